@@ -1,0 +1,519 @@
+//! The EKU policy for inbound mutual TLS (domain.md §2, §4) as a pure
+//! function: chain, signatures, validity and trust are checked by
+//! rustls-webpki, and a custom `ExtendedKeyUsageValidator` applies the
+//! "ExtendedKeyUsage Checking Mode" to every certificate below the anchor.
+//!
+//! * **On**: every certificate between the leaf and the trust anchor (the leaf
+//!   and each intermediate) that has an EKU extension must list clientAuth.
+//! * **Off**: each such certificate must list clientAuth **or** serverAuth,
+//!   decided per certificate.
+//! * Both: an empty EKU extension, or one listing neither purpose
+//!   (codeSigning only, anyExtendedKeyUsage only) fails; a certificate without
+//!   an EKU extension passes.
+//! * The trust anchor's own EKU is not checked (webpki's rule). OpenSSL checks
+//!   the EKU of trusted certificates too and wants a self-signed root, so when
+//!   `ca.pem` holds an intermediate the two can disagree: we accept a chain
+//!   ending at a serverAuth-only intermediate listed in `ca.pem` in mode On,
+//!   `openssl verify -purpose sslclient` does not.
+//! * [`Role::Tunnel`] (SSH tunnel, port 2222) always applies the On rule.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls_pki_types::{CertificateDer, UnixTime};
+use serde::{Deserialize, Serialize};
+use webpki::{
+    EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter, KeyUsage,
+    RequiredEkuNotFoundContext,
+};
+
+use super::anchors::TrustAnchors;
+use super::diagnose;
+use super::info::{self, OID_CLIENT_AUTH, OID_SERVER_AUTH};
+
+const CLIENT_AUTH_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+const SERVER_AUTH_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+
+/// Signature algorithms of the ring provider, used for chain signatures.
+pub(crate) static ALGORITHMS: LazyLock<WebPkiSupportedAlgorithms> =
+    LazyLock::new(|| rustls::crypto::ring::default_provider().signature_verification_algorithms);
+
+/// `xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EkuMode {
+    /// Every certificate with an EKU extension must list clientAuth.
+    #[default]
+    On,
+    /// Each certificate with an EKU extension must list clientAuth or serverAuth.
+    Off,
+}
+
+impl fmt::Display for EkuMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EkuMode::On => "On",
+            EkuMode::Off => "Off",
+        })
+    }
+}
+
+impl FromStr for EkuMode {
+    type Err = String;
+    /// Case-insensitive `on` / `off` (the product accepted `ON`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "on" => Ok(EkuMode::On),
+            "off" => Ok(EkuMode::Off),
+            _ => Err(format!("'{s}' is not a valid value; expected On or Off")),
+        }
+    }
+}
+
+/// Which listener is checking the client certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Inbound SIP TLS: the configured [`EkuMode`] applies.
+    #[default]
+    InboundClient,
+    /// SSH tunnel between nodes (2222): always the On rule.
+    Tunnel,
+}
+
+impl Role {
+    /// The mode actually applied for `configured`.
+    pub fn effective_mode(self, configured: EkuMode) -> EkuMode {
+        match self {
+            Role::InboundClient => configured,
+            Role::Tunnel => EkuMode::On,
+        }
+    }
+}
+
+/// Why clientAuth was required (the tail of the rejection message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthReason {
+    /// The configured mode is On.
+    ModeOn,
+    /// The tunnel listener always requires it.
+    Tunnel,
+}
+
+impl fmt::Display for ClientAuthReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClientAuthReason::ModeOn => "ExtendedKeyUsage Checking Mode is On",
+            ClientAuthReason::Tunnel => "SSH tunnel connections always require clientAuth",
+        })
+    }
+}
+
+/// What was verified, for logs and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainInfo {
+    /// Subject of the client (leaf) certificate.
+    pub subject: String,
+    /// EKU names of the leaf; `None` without an EKU extension.
+    pub leaf_ekus: Option<Vec<String>>,
+    /// Subjects of the intermediates used, leaf side first.
+    pub intermediates: Vec<String>,
+    /// Subject of the trust anchor the chain ends at.
+    pub anchor: String,
+    /// The listener role.
+    pub role: Role,
+    /// The mode applied (Tunnel always On).
+    pub mode: EkuMode,
+}
+
+/// Why a client certificate chain was rejected. Messages are lower-case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EkuError {
+    /// The trusted CA list is empty.
+    NoTrustAnchors,
+    /// A certificate is not valid DER.
+    BadEncoding { detail: String },
+    /// The leaf has an EKU extension without clientAuth (mode On / tunnel).
+    LeafLacksClientAuth {
+        subject: String,
+        present: Vec<String>,
+        reason: ClientAuthReason,
+    },
+    /// The leaf's EKU lists neither clientAuth nor serverAuth (mode Off).
+    LeafLacksPurpose {
+        subject: String,
+        present: Vec<String>,
+    },
+    /// An intermediate has an EKU extension without clientAuth (mode On / tunnel).
+    IntermediateLacksClientAuth {
+        subject: String,
+        present: Vec<String>,
+        reason: ClientAuthReason,
+    },
+    /// An intermediate's EKU lists neither clientAuth nor serverAuth (mode Off).
+    IntermediateLacksPurpose {
+        subject: String,
+        present: Vec<String>,
+    },
+    /// A certificate has an EKU extension with no purposes at all.
+    EmptyEku { subject: String },
+    /// A certificate of the chain is past notAfter.
+    Expired {
+        subject: Option<String>,
+        not_after: String,
+        now: String,
+    },
+    /// A certificate of the chain is before notBefore.
+    NotYetValid {
+        subject: Option<String>,
+        not_before: String,
+        now: String,
+    },
+    /// No path to a certificate of the trusted CA list.
+    UntrustedIssuer { issuer: String },
+    /// A signature in the chain does not verify or uses an unsupported algorithm.
+    BadSignature { detail: String },
+    /// The client certificate is a CA certificate.
+    CaAsLeaf { subject: String },
+    /// An issuing certificate is not a CA.
+    NotACa,
+    /// Any other path-validation failure (webpki's reason).
+    Rejected { detail: String },
+}
+
+impl EkuError {
+    /// A stable, machine-readable code for the variant.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EkuError::NoTrustAnchors => "no-trust-anchors",
+            EkuError::BadEncoding { .. } => "bad-encoding",
+            EkuError::LeafLacksClientAuth { .. } => "leaf-lacks-client-auth",
+            EkuError::LeafLacksPurpose { .. } => "leaf-lacks-purpose",
+            EkuError::IntermediateLacksClientAuth { .. } => "intermediate-lacks-client-auth",
+            EkuError::IntermediateLacksPurpose { .. } => "intermediate-lacks-purpose",
+            EkuError::EmptyEku { .. } => "empty-eku",
+            EkuError::Expired { .. } => "expired",
+            EkuError::NotYetValid { .. } => "not-yet-valid",
+            EkuError::UntrustedIssuer { .. } => "untrusted-issuer",
+            EkuError::BadSignature { .. } => "bad-signature",
+            EkuError::CaAsLeaf { .. } => "ca-as-leaf",
+            EkuError::NotACa => "issuer-not-ca",
+            EkuError::Rejected { .. } => "rejected",
+        }
+    }
+
+    /// True for the EKU-policy variants (the chain itself was fine).
+    pub fn is_eku_policy(&self) -> bool {
+        matches!(
+            self,
+            EkuError::LeafLacksClientAuth { .. }
+                | EkuError::LeafLacksPurpose { .. }
+                | EkuError::IntermediateLacksClientAuth { .. }
+                | EkuError::IntermediateLacksPurpose { .. }
+                | EkuError::EmptyEku { .. }
+        )
+    }
+}
+
+fn names(present: &[String]) -> String {
+    if present.is_empty() {
+        return "none".into();
+    }
+    present
+        .iter()
+        .map(|o| info::eku_name(o))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn subject_opt(s: &Option<String>) -> String {
+    s.as_ref().map(|s| format!(" '{s}'")).unwrap_or_default()
+}
+
+impl fmt::Display for EkuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EkuError::NoTrustAnchors => write!(f, "trusted CA list is empty"),
+            EkuError::BadEncoding { detail } => write!(f, "certificate is not valid DER: {detail}"),
+            EkuError::LeafLacksClientAuth { subject, present, reason } => write!(
+                f,
+                "client certificate '{subject}' lacks clientAuth EKU (has {}); {reason}",
+                names(present)
+            ),
+            EkuError::LeafLacksPurpose { subject, present } => write!(
+                f,
+                "client certificate '{subject}' lists neither clientAuth nor serverAuth EKU (has {})",
+                names(present)
+            ),
+            EkuError::IntermediateLacksClientAuth { subject, present, reason } => write!(
+                f,
+                "intermediate certificate '{subject}' lacks clientAuth EKU (has {}); {reason}",
+                names(present)
+            ),
+            EkuError::IntermediateLacksPurpose { subject, present } => write!(
+                f,
+                "intermediate certificate '{subject}' lists neither clientAuth nor serverAuth EKU (has {})",
+                names(present)
+            ),
+            EkuError::EmptyEku { subject } => {
+                write!(f, "certificate '{subject}' has an empty extended key usage extension")
+            }
+            EkuError::Expired { subject, not_after, now } => write!(
+                f,
+                "certificate{} expired at {not_after} (now {now})",
+                subject_opt(subject)
+            ),
+            EkuError::NotYetValid { subject, not_before, now } => write!(
+                f,
+                "certificate{} not yet valid: valid from {not_before} (now {now})",
+                subject_opt(subject)
+            ),
+            EkuError::UntrustedIssuer { issuer } => write!(
+                f,
+                "chain does not lead to a trusted CA (issuer '{issuer}' is not in the trusted CA list)"
+            ),
+            EkuError::BadSignature { detail } => write!(f, "bad signature in chain: {detail}"),
+            EkuError::CaAsLeaf { subject } => {
+                write!(f, "client certificate '{subject}' is a CA certificate")
+            }
+            EkuError::NotACa => write!(f, "an issuing certificate in the chain is not a CA"),
+            EkuError::Rejected { detail } => write!(f, "certificate chain rejected: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for EkuError {}
+
+/// The per-certificate rule on dotted EKU OIDs (`None` = no EKU extension).
+pub fn eku_allows(mode: EkuMode, ekus: Option<&[String]>) -> bool {
+    match ekus {
+        None => true,
+        Some(list) => {
+            let client = list.iter().any(|o| o == OID_CLIENT_AUTH);
+            let server = list.iter().any(|o| o == OID_SERVER_AUTH);
+            match mode {
+                EkuMode::On => client,
+                EkuMode::Off => client || server,
+            }
+        }
+    }
+}
+
+/// The webpki hook: called for the leaf and for every intermediate candidate
+/// (never for the trust anchor). An absent extension arrives as an empty
+/// iterator; an empty extension is rejected by webpki before this is called.
+#[derive(Debug, Clone, Copy)]
+struct ModeValidator {
+    mode: EkuMode,
+}
+
+impl ExtendedKeyUsageValidator for ModeValidator {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        let client = KeyPurposeId::new(CLIENT_AUTH_DER);
+        let server = KeyPurposeId::new(SERVER_AUTH_DER);
+        let (mut seen, mut has_client, mut has_server) = (false, false, false);
+        let mut present = Vec::new();
+        for id in iter {
+            let id = id?;
+            seen = true;
+            has_client |= id == client;
+            has_server |= id == server;
+            present.push(id.to_decoded_oid());
+        }
+        let ok = !seen
+            || match self.mode {
+                EkuMode::On => has_client,
+                EkuMode::Off => has_client || has_server,
+            };
+        if ok {
+            Ok(())
+        } else {
+            Err(webpki::Error::RequiredEkuNotFoundContext(
+                RequiredEkuNotFoundContext {
+                    required: KeyUsage::client_auth(),
+                    present,
+                },
+            ))
+        }
+    }
+}
+
+/// Check an inbound client certificate chain with the configured mode
+/// ([`Role::InboundClient`]).
+pub fn check_chain(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+    mode: EkuMode,
+    now: UnixTime,
+) -> Result<ChainInfo, EkuError> {
+    check_chain_for(
+        Role::InboundClient,
+        end_entity,
+        intermediates,
+        anchors,
+        mode,
+        now,
+    )
+}
+
+/// Check a client certificate chain for a listener `role`.
+pub fn check_chain_for(
+    role: Role,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+    mode: EkuMode,
+    now: UnixTime,
+) -> Result<ChainInfo, EkuError> {
+    if anchors.is_empty() {
+        return Err(EkuError::NoTrustAnchors);
+    }
+    let effective = role.effective_mode(mode);
+    let ee = EndEntityCert::try_from(end_entity).map_err(|e| EkuError::BadEncoding {
+        detail: format!("client certificate: {e:?}"),
+    })?;
+    let validator = ModeValidator { mode: effective };
+    let result = ee.verify_for_usage(
+        ALGORITHMS.all,
+        anchors.anchors(),
+        intermediates,
+        now,
+        validator,
+        None,
+        None,
+    );
+    match result {
+        Ok(path) => {
+            let inters = path
+                .intermediate_certificates()
+                .map(|c| info::subject_name(c.der().as_ref()).unwrap_or_default())
+                .collect();
+            let anchor = anchors
+                .index_of(path.anchor())
+                .and_then(|i| anchors.subject_name(i))
+                .unwrap_or_default();
+            let leaf_ekus = info::eku_oids(end_entity.as_ref())
+                .ok()
+                .flatten()
+                .map(|v| v.iter().map(|o| info::eku_name(o)).collect());
+            Ok(ChainInfo {
+                subject: info::subject_name(end_entity.as_ref()).unwrap_or_default(),
+                leaf_ekus,
+                intermediates: inters,
+                anchor,
+                role,
+                mode: effective,
+            })
+        }
+        Err(e) => Err(diagnose::diagnose(
+            e,
+            role,
+            effective,
+            end_entity,
+            intermediates,
+            now,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::info::parse_pem_certs;
+    use crate::certs::pki::{InterEku, LeafEku, LeafSpec, TestCa, Validity};
+
+    fn run(ca: &TestCa, eku: LeafEku, role: Role, mode: EkuMode) -> Result<ChainInfo, EkuError> {
+        let leaf = ca.issue(&LeafSpec::new("client.example", eku)).unwrap();
+        let anchors = TrustAnchors::from_pem(ca.root_pem().as_bytes()).unwrap();
+        let chain = parse_pem_certs(leaf.chain_pem.as_bytes()).unwrap();
+        check_chain_for(
+            role,
+            &chain[0],
+            &chain[1..],
+            &anchors,
+            mode,
+            UnixTime::now(),
+        )
+    }
+
+    #[test]
+    fn mode_parses_case_insensitively() {
+        assert_eq!("ON".parse::<EkuMode>().unwrap(), EkuMode::On);
+        assert_eq!("off".parse::<EkuMode>().unwrap(), EkuMode::Off);
+        assert!("maybe".parse::<EkuMode>().is_err());
+        assert_eq!(EkuMode::default(), EkuMode::On);
+    }
+
+    #[test]
+    fn server_only_leaf_on_off_tunnel() {
+        let ca = TestCa::private_ca1().unwrap();
+        let e = run(&ca, LeafEku::ServerAuth, Role::InboundClient, EkuMode::On).unwrap_err();
+        assert_eq!(e.code(), "leaf-lacks-client-auth");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("lacks clientAuth EKU (has serverAuth)"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("ExtendedKeyUsage Checking Mode is On"),
+            "{msg}"
+        );
+        let ok = run(&ca, LeafEku::ServerAuth, Role::InboundClient, EkuMode::Off).unwrap();
+        assert_eq!(ok.mode, EkuMode::Off);
+        assert!(ok.anchor.contains("CA1"), "{}", ok.anchor);
+        let e = run(&ca, LeafEku::ServerAuth, Role::Tunnel, EkuMode::Off).unwrap_err();
+        assert!(e.to_string().contains("SSH tunnel"), "{e}");
+    }
+
+    #[test]
+    fn intermediate_is_named() {
+        let ca = TestCa::public_ca2().unwrap();
+        let e = run(&ca, LeafEku::Both, Role::InboundClient, EkuMode::On).unwrap_err();
+        assert_eq!(e.code(), "intermediate-lacks-client-auth", "{e}");
+        assert!(
+            e.to_string().contains("intermediate certificate 'CN="),
+            "{e}"
+        );
+        let ok = run(&ca, LeafEku::ClientAuth, Role::InboundClient, EkuMode::Off).unwrap();
+        assert_eq!(ok.intermediates.len(), 1);
+    }
+
+    #[test]
+    fn neither_purpose_fails_in_off() {
+        let ca = TestCa::with_intermediate("Inter", InterEku::Both).unwrap();
+        for eku in [LeafEku::CodeSigningOnly, LeafEku::AnyOnly] {
+            let e = run(&ca, eku, Role::InboundClient, EkuMode::Off).unwrap_err();
+            assert_eq!(e.code(), "leaf-lacks-purpose", "{e}");
+        }
+        assert!(run(&ca, LeafEku::None, Role::InboundClient, EkuMode::On).is_ok());
+    }
+
+    #[test]
+    fn expired_and_untrusted() {
+        let ca = TestCa::private_ca1().unwrap();
+        let mut spec = LeafSpec::new("old.example", LeafEku::Both);
+        spec.validity = Validity::Expired;
+        let leaf = ca.issue(&spec).unwrap();
+        let anchors = TrustAnchors::from_pem(ca.root_pem().as_bytes()).unwrap();
+        let chain = parse_pem_certs(leaf.chain_pem.as_bytes()).unwrap();
+        let e = check_chain(&chain[0], &[], &anchors, EkuMode::Off, UnixTime::now()).unwrap_err();
+        assert_eq!(e.code(), "expired");
+        assert!(
+            e.to_string()
+                .starts_with("certificate 'CN=old.example' expired at "),
+            "{e}"
+        );
+        let other = TestCa::new_root("some other CA").unwrap();
+        let other_anchors = TrustAnchors::from_pem(other.root_pem().as_bytes()).unwrap();
+        let good = ca.issue(&LeafSpec::new("x", LeafEku::Both)).unwrap();
+        let chain = parse_pem_certs(good.chain_pem.as_bytes()).unwrap();
+        let e =
+            check_chain(&chain[0], &[], &other_anchors, EkuMode::On, UnixTime::now()).unwrap_err();
+        assert_eq!(e.code(), "untrusted-issuer", "{e}");
+        assert!(e
+            .to_string()
+            .starts_with("chain does not lead to a trusted CA"));
+    }
+}

@@ -1,0 +1,58 @@
+//! Dumps: `xconf_dump` and `xstat_dump` in txt (the terminal lines) and XML (with the XSD in
+//! `xconf/`). The txt configuration dump pipes back into `xsh` and restores exactly that
+//! configuration, defaults included.
+
+use std::path::{Path, PathBuf};
+
+use crate::render::{terminal, xml, DocKind};
+use crate::shell::{config_items, status_items};
+use crate::store::Config;
+
+/// Every configuration leaf as `*c xConfiguration ...: "value"` lines.
+pub fn config_txt(cfg: &Config) -> String {
+    let mut s = String::new();
+    terminal::config(&config_items(cfg, &Default::default(), false), &mut s);
+    s
+}
+
+/// The configuration as an XML document (namespace, `item="N"`, `valueSpaceRef`).
+pub fn config_xml(cfg: &Config) -> String {
+    xml::document(DocKind::Configuration, &config_items(cfg, &Default::default(), true))
+}
+
+/// Every status value as nested `*s` blocks.
+pub fn status_txt(root: &Path, cfg: &Config) -> String {
+    let mut s = String::new();
+    terminal::status(&status_items(root, cfg, &Default::default()), &mut s);
+    s
+}
+
+/// The status as an XML document.
+pub fn status_xml(root: &Path, cfg: &Config) -> String {
+    xml::document(DocKind::Status, &status_items(root, cfg, &Default::default()))
+}
+
+/// The product's file-name timestamp: `2026-03-25_03_20_11` (UTC).
+pub fn file_timestamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year]-[month]-[day]_[hour]_[minute]_[second]");
+    now.format(&fmt).unwrap_or_else(|_| "0000-00-00_00_00_00".into())
+}
+
+/// Writes the four dump files into `folder`; returns their paths.
+pub fn write_all(root: &Path, cfg: &Config, folder: &Path, host: &str, ts: &str) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(folder)?;
+    let files = [
+        (format!("xconf_dump_{host}_{ts}.txt"), config_txt(cfg)),
+        (format!("xconf_dump_{host}_{ts}.xml"), config_xml(cfg)),
+        (format!("xstat_dump_{host}_{ts}.txt"), status_txt(root, cfg)),
+        (format!("xstat_dump_{host}_{ts}.xml"), status_xml(root, cfg)),
+    ];
+    let mut out = Vec::new();
+    for (name, text) in files {
+        let p = folder.join(name);
+        crate::store::write_file_atomic(&p, text.as_bytes(), 0o644)?;
+        out.push(p);
+    }
+    Ok(out)
+}

@@ -1,0 +1,14 @@
+//! xsh: an xConfiguration-compatible shell and a hot-reloading TLS agent for the 2026
+//! client-auth EKU sunset. The binaries are thin; the rooms below hold the work.
+#![forbid(unsafe_code)]
+pub mod certs;
+pub mod error;
+pub mod parse;
+pub mod schema;
+pub mod certs_status;
+pub mod commands;
+pub mod dump;
+pub mod render;
+pub mod shell;
+pub mod status;
+pub mod store;

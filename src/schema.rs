@@ -1,0 +1,609 @@
+//! The data model, loaded from the one table in `xconf/schema.xconf`.
+//!
+//! Everything that knows what a leaf is (the parser, validation, `?` help, Tab completion,
+//! defaults, the renderers, the XSD and the dumps) asks this room. The table is embedded in the
+//! binary and parsed once at start with the same nom pieces the command parser uses, so a new
+//! leaf is one line in `xconf/` and nothing else. This room knows no disk and no terminal.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::{char, digit1, space0, space1};
+use nom::combinator::{map_res, opt};
+use nom::{IResult, Parser};
+
+use crate::parse::lex::quoted;
+
+/// The schema source, embedded so the binaries never depend on where they were installed.
+pub const SCHEMA_SOURCE: &str = include_str!("../xconf/schema.xconf");
+
+/// Product identity shown in banners, XML attributes and `xStatus SystemUnit`.
+pub const PRODUCT: &str = "xsh";
+/// Software version in the product's spelling.
+pub const VERSION: &str = "X15.5";
+/// XML namespace of the server product's XML documents.
+pub const XML_NS: &str = "http://www.tandberg.no/XML/CUIL/1.0";
+
+/// What values a leaf or parameter accepts, in the product's notation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueSpace {
+    /// `<On/Off>`: one of these words, case-insensitive, stored in the canonical spelling.
+    Enum(Vec<String>),
+    /// `<1..65534>`: an integer in the inclusive range.
+    Int { min: i64, max: i64 },
+    /// `<S: 0, 255>`: a string with a length (in characters) in the inclusive range.
+    Str { min: usize, max: usize },
+    /// `<S>`: any string (status only).
+    AnyStr,
+    /// `<Integer>`: any integer (status only).
+    AnyInt,
+}
+
+impl ValueSpace {
+    /// Checks `raw` and returns the canonical stored form.
+    pub fn validate(&self, raw: &str) -> Result<String, ()> {
+        match self {
+            ValueSpace::Enum(words) => words
+                .iter()
+                .find(|w| w.eq_ignore_ascii_case(raw))
+                .cloned()
+                .ok_or(()),
+            ValueSpace::Int { min, max } => {
+                let t = raw.trim();
+                // Leading '+' and zeros are accepted as a person would type them; stored canonical.
+                let n: i64 = t.parse().map_err(|_| ())?;
+                if n < *min || n > *max {
+                    return Err(());
+                }
+                Ok(n.to_string())
+            }
+            ValueSpace::Str { min, max } => {
+                let n = raw.chars().count();
+                if n < *min || n > *max || raw.chars().any(|c| c.is_control()) {
+                    return Err(());
+                }
+                Ok(raw.to_string())
+            }
+            ValueSpace::AnyStr => Ok(raw.to_string()),
+            ValueSpace::AnyInt => raw.trim().parse::<i64>().map(|n| n.to_string()).map_err(|_| ()),
+        }
+    }
+
+    /// Enumerated words, for Tab completion of values.
+    pub fn words(&self) -> &[String] {
+        match self {
+            ValueSpace::Enum(w) => w,
+            _ => &[],
+        }
+    }
+
+    /// A name usable as an XSD type name and `valueSpaceRef`.
+    pub fn type_name(&self) -> String {
+        match self {
+            ValueSpace::Enum(w) => format!("Enum_{}", w.join("_")),
+            ValueSpace::Int { min, max } => format!("Int_{min}_{max}").replace('-', "m"),
+            ValueSpace::Str { min, max } => format!("Str_{min}_{max}"),
+            ValueSpace::AnyStr => "Str".into(),
+            ValueSpace::AnyInt => "Integer".into(),
+        }
+    }
+}
+
+impl fmt::Display for ValueSpace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueSpace::Enum(w) => write!(f, "<{}>", w.join("/")),
+            ValueSpace::Int { min, max } => write!(f, "<{min}..{max}>"),
+            ValueSpace::Str { min, max } => write!(f, "<S: {min}, {max}>"),
+            ValueSpace::AnyStr => f.write_str("<S>"),
+            ValueSpace::AnyInt => f.write_str("<Integer>"),
+        }
+    }
+}
+
+/// A configuration or status leaf.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    pub space: ValueSpace,
+    pub default: String,
+    pub read_only: bool,
+    pub deprecated: Option<String>,
+    pub help: String,
+}
+
+/// A command parameter.
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub space: ValueSpace,
+    pub required: bool,
+    pub default: Option<String>,
+    pub help: String,
+}
+
+/// Whether a command takes a multi-line body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    None,
+    Optional,
+    Required,
+}
+
+/// A command at a node of the command tree.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    pub params: Vec<Param>,
+    pub body: BodyKind,
+    pub help: String,
+}
+
+impl CommandSpec {
+    /// Finds a parameter by name, case-insensitively, accepting a unique prefix.
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        if let Some(p) = self.params.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+            return Some(p);
+        }
+        let mut hits = self.params.iter().filter(|p| starts_with_ci(&p.name, name));
+        match (hits.next(), hits.next()) {
+            (Some(p), None) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Node index in a [`Tree`].
+pub type NodeId = usize;
+
+/// One node of a tree: a container, an instance node (`Zone [1..1000]`), a leaf or a command.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub parent: Option<NodeId>,
+    pub instances: Option<(u32, u32)>,
+    pub children: Vec<NodeId>,
+    pub leaf: Option<Leaf>,
+    pub command: Option<CommandSpec>,
+    /// Depth-first order of leaves, so stored keys sort in dump order.
+    pub leaf_index: usize,
+}
+
+/// A tree of nodes (configuration, status or commands).
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    pub roots: Vec<NodeId>,
+}
+
+/// The three trees of the model.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    pub config: Tree,
+    pub status: Tree,
+    pub commands: Tree,
+}
+
+/// Where the schema source itself is wrong (a bug in `xconf/`, caught by the tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "xconf/schema.xconf line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for SchemaError {}
+
+/// Case-insensitive ASCII prefix test.
+pub fn starts_with_ci(word: &str, prefix: &str) -> bool {
+    word.len() >= prefix.len()
+        && word.is_char_boundary(prefix.len())
+        && word[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// Outcome of looking up one typed word among a node's children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found(NodeId),
+    Ambiguous(Vec<String>),
+    NotFound,
+}
+
+impl Tree {
+    /// The nodes a word may name: the roots, or the children of `parent`.
+    pub fn children_of(&self, parent: Option<NodeId>) -> &[NodeId] {
+        match parent {
+            None => &self.roots,
+            Some(p) => &self.nodes[p].children,
+        }
+    }
+
+    /// Exact (case-insensitive) match wins; otherwise a unique prefix.
+    pub fn lookup(&self, parent: Option<NodeId>, word: &str) -> Lookup {
+        let kids = self.children_of(parent);
+        if let Some(&id) = kids.iter().find(|&&id| self.nodes[id].name.eq_ignore_ascii_case(word)) {
+            return Lookup::Found(id);
+        }
+        let hits: Vec<NodeId> = kids
+            .iter()
+            .copied()
+            .filter(|&id| starts_with_ci(&self.nodes[id].name, word))
+            .collect();
+        match hits.len() {
+            0 => Lookup::NotFound,
+            1 => Lookup::Found(hits[0]),
+            _ => Lookup::Ambiguous(hits.iter().map(|&id| self.nodes[id].name.clone()).collect()),
+        }
+    }
+
+    /// Names of the children of `parent`, in schema order.
+    pub fn child_names(&self, parent: Option<NodeId>) -> Vec<String> {
+        self.children_of(parent).iter().map(|&id| self.nodes[id].name.clone()).collect()
+    }
+
+    /// The path of node names from a root down to `id`.
+    pub fn ancestry(&self, id: NodeId) -> Vec<NodeId> {
+        let mut v = vec![id];
+        let mut cur = id;
+        while let Some(p) = self.nodes[cur].parent {
+            v.push(p);
+            cur = p;
+        }
+        v.reverse();
+        v
+    }
+
+    /// All leaves at or under `id`, depth first.
+    pub fn leaves_under(&self, id: NodeId, out: &mut Vec<NodeId>) {
+        if self.nodes[id].leaf.is_some() || self.nodes[id].command.is_some() {
+            out.push(id);
+        }
+        for &c in &self.nodes[id].children {
+            self.leaves_under(c, out);
+        }
+    }
+
+    /// The nearest instance node at or above `id`.
+    pub fn instance_ancestors(&self, id: NodeId) -> Vec<NodeId> {
+        self.ancestry(id)
+            .into_iter()
+            .filter(|&n| self.nodes[n].instances.is_some())
+            .collect()
+    }
+
+    fn insert(&mut self, words: &[(String, Option<(u32, u32)>)], line: usize) -> Result<NodeId, SchemaError> {
+        let mut parent: Option<NodeId> = None;
+        for (name, inst) in words {
+            let existing = self
+                .children_of(parent)
+                .iter()
+                .copied()
+                .find(|&id| self.nodes[id].name == *name);
+            let id = match existing {
+                Some(id) => {
+                    if self.nodes[id].instances != *inst {
+                        return Err(SchemaError {
+                            line,
+                            message: format!("'{name}' is declared with two different instance ranges"),
+                        });
+                    }
+                    id
+                }
+                None => {
+                    let id = self.nodes.len();
+                    self.nodes.push(Node {
+                        name: name.clone(),
+                        parent,
+                        instances: *inst,
+                        children: Vec::new(),
+                        leaf: None,
+                        command: None,
+                        leaf_index: 0,
+                    });
+                    match parent {
+                        None => self.roots.push(id),
+                        Some(p) => self.nodes[p].children.push(id),
+                    }
+                    id
+                }
+            };
+            parent = Some(id);
+        }
+        parent.ok_or_else(|| SchemaError { line, message: "empty path".into() })
+    }
+
+    fn number_leaves(&mut self) {
+        let mut order = Vec::new();
+        for &r in &self.roots.clone() {
+            self.leaves_under(r, &mut order);
+        }
+        for (i, id) in order.into_iter().enumerate() {
+            self.nodes[id].leaf_index = i;
+        }
+    }
+}
+
+/// The process-wide schema, parsed once from the embedded table.
+pub fn schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| match Schema::parse(SCHEMA_SOURCE) {
+        Ok(s) => s,
+        // The table is compiled in and covered by tests; a broken one is a build defect.
+        Err(e) => panic!("{e}"),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Section {
+    None,
+    Config,
+    Status,
+    Commands,
+}
+
+impl Schema {
+    /// Parses the schema table.
+    pub fn parse(src: &str) -> Result<Schema, SchemaError> {
+        let mut s = Schema::default();
+        let mut section = Section::None;
+        let mut last_command: Option<NodeId> = None;
+        for (i, raw) in src.lines().enumerate() {
+            let line = i + 1;
+            let text = raw.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let err = |message: String| SchemaError { line, message };
+            match text {
+                "[configuration]" => section = Section::Config,
+                "[status]" => section = Section::Status,
+                "[commands]" => section = Section::Commands,
+                _ => {
+                    let (rest, rec) = record(text).map_err(|e| err(format!("cannot parse: {e}")))?;
+                    if !rest.trim().is_empty() {
+                        return Err(err(format!("unexpected text: {rest}")));
+                    }
+                    match (section, rec.kind) {
+                        (Section::Config, "config") | (Section::Status, "status") => {
+                            let space = rec.space.ok_or_else(|| err("missing value space".into()))?;
+                            let default = rec.default.unwrap_or_default();
+                            if section == Section::Config && space.validate(&default).is_err() {
+                                return Err(err(format!("default \"{default}\" is outside {space}")));
+                            }
+                            let tree = if section == Section::Config { &mut s.config } else { &mut s.status };
+                            let id = tree.insert(&rec.path, line)?;
+                            tree.nodes[id].leaf = Some(Leaf {
+                                space,
+                                default,
+                                read_only: rec.read_only,
+                                deprecated: rec.deprecated,
+                                help: rec.help.unwrap_or_default(),
+                            });
+                        }
+                        (Section::Commands, "command") => {
+                            let id = s.commands.insert(&rec.path, line)?;
+                            s.commands.nodes[id].command = Some(CommandSpec {
+                                params: Vec::new(),
+                                body: rec.body,
+                                help: rec.help.unwrap_or_default(),
+                            });
+                            last_command = Some(id);
+                        }
+                        (Section::Commands, "param") => {
+                            let cmd = last_command.ok_or_else(|| err("param before any command".into()))?;
+                            let name = rec.path.first().map(|p| p.0.clone()).unwrap_or_default();
+                            let space = rec.space.ok_or_else(|| err("missing value space".into()))?;
+                            if let Some(spec) = s.commands.nodes[cmd].command.as_mut() {
+                                spec.params.push(Param {
+                                    name,
+                                    space,
+                                    required: rec.required,
+                                    default: rec.default,
+                                    help: rec.help.unwrap_or_default(),
+                                });
+                            }
+                        }
+                        (_, kind) => return Err(err(format!("'{kind}' does not belong in this section"))),
+                    }
+                }
+            }
+        }
+        s.config.number_leaves();
+        s.status.number_leaves();
+        s.commands.number_leaves();
+        Ok(s)
+    }
+}
+
+struct Record<'a> {
+    kind: &'a str,
+    path: Vec<(String, Option<(u32, u32)>)>,
+    space: Option<ValueSpace>,
+    default: Option<String>,
+    read_only: bool,
+    required: bool,
+    deprecated: Option<String>,
+    help: Option<String>,
+    body: BodyKind,
+}
+
+fn ident(i: &str) -> IResult<&str, &str> {
+    take_while1(|c: char| c.is_ascii_alphanumeric() || c == '_').parse(i)
+}
+
+fn number(i: &str) -> IResult<&str, i64> {
+    map_res((opt(char('-')), digit1), |(neg, d): (Option<char>, &str)| {
+        d.parse::<i64>().map(|n| if neg.is_some() { -n } else { n })
+    })
+    .parse(i)
+}
+
+fn instance_range(i: &str) -> IResult<&str, (u32, u32)> {
+    let (i, (_, _, a, _, b, _)) = (space1, char('['), number, tag(".."), number, char(']')).parse(i)?;
+    Ok((i, (a.max(0) as u32, b.max(0) as u32)))
+}
+
+/// Parses a value space in the product's notation: `<On/Off>`, `<1..65534>`, `<S: 0, 255>`.
+pub fn value_space(i: &str) -> IResult<&str, ValueSpace> {
+    let (i, _) = char('<').parse(i)?;
+    let (i, vs) = alt((
+        |i| {
+            let (i, (_, _, _, a, _, _, _, b)) =
+                (char('S'), char(':'), space0, number, space0, char(','), space0, number).parse(i)?;
+            Ok((i, ValueSpace::Str { min: a.max(0) as usize, max: b.max(0) as usize }))
+        },
+        |i| {
+            let (i, (a, _, b)) = (number, tag(".."), number).parse(i)?;
+            Ok((i, ValueSpace::Int { min: a, max: b }))
+        },
+        |i| tag("Integer").parse(i).map(|(i, _)| (i, ValueSpace::AnyInt)),
+        |i| {
+            let (i, first) = ident(i)?;
+            let mut words = vec![first.to_string()];
+            let mut i = i;
+            while let Ok((rest, (_, w))) = (char('/'), ident).parse(i) {
+                words.push(w.to_string());
+                i = rest;
+            }
+            if words.len() == 1 && words[0] == "S" {
+                return Ok((i, ValueSpace::AnyStr));
+            }
+            Ok((i, ValueSpace::Enum(words)))
+        },
+    ))
+    .parse(i)?;
+    let (i, _) = char('>').parse(i)?;
+    Ok((i, vs))
+}
+
+fn record(i: &str) -> IResult<&str, Record<'_>> {
+    let (mut i, kind) = alt((tag("config"), tag("status"), tag("command"), tag("param"))).parse(i)?;
+    let mut rec = Record {
+        kind,
+        path: Vec::new(),
+        space: None,
+        default: None,
+        read_only: false,
+        required: false,
+        deprecated: None,
+        help: None,
+        body: BodyKind::None,
+    };
+    // Path words until ':' (leaves, params) or the first attribute keyword (commands).
+    loop {
+        let (rest, _) = space0.parse(i)?;
+        if rest.starts_with(':') || rest.is_empty() || is_attr(rest) {
+            i = rest;
+            break;
+        }
+        let (rest, w) = ident(rest)?;
+        let (rest, inst) = opt(instance_range).parse(rest)?;
+        rec.path.push((w.to_string(), inst));
+        i = rest;
+    }
+    if let Ok((rest, _)) = char::<&str, nom::error::Error<&str>>(':').parse(i) {
+        let (rest, _) = space0.parse(rest)?;
+        let (rest, vs) = value_space(rest)?;
+        rec.space = Some(vs);
+        i = rest;
+    }
+    loop {
+        let (rest, _) = space0.parse(i)?;
+        if rest.is_empty() {
+            return Ok((rest, rec));
+        }
+        let (rest, key) = alt((
+            tag("default"),
+            tag("deprecated"),
+            tag("help"),
+            tag("body"),
+            tag("ro"),
+            tag("(r)"),
+        ))
+        .parse(rest)?;
+        i = match key {
+            "ro" => {
+                rec.read_only = true;
+                rest
+            }
+            "(r)" => {
+                rec.required = true;
+                rest
+            }
+            "body" => {
+                let (rest, (_, b)) = (space1, alt((tag("optional"), tag("required")))).parse(rest)?;
+                rec.body = if b == "optional" { BodyKind::Optional } else { BodyKind::Required };
+                rest
+            }
+            _ => {
+                let (rest, (_, q)) = (space1, quoted).parse(rest)?;
+                match key {
+                    "default" => rec.default = Some(q),
+                    "deprecated" => rec.deprecated = Some(q),
+                    _ => rec.help = Some(q),
+                }
+                rest
+            }
+        };
+    }
+}
+
+fn is_attr(s: &str) -> bool {
+    ["default ", "deprecated ", "help ", "body ", "(r)"].iter().any(|k| s.starts_with(k)) || s == "ro" || s.starts_with("ro ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_schema_parses() {
+        let s = Schema::parse(SCHEMA_SOURCE).unwrap();
+        let sip = match s.config.lookup(None, "sip") {
+            Lookup::Found(id) => id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(s.config.nodes[sip].name, "SIP");
+        assert!(!s.status.roots.is_empty());
+        assert!(!s.commands.roots.is_empty());
+    }
+
+    #[test]
+    fn value_spaces() {
+        assert_eq!(value_space("<On/Off>").unwrap().1, ValueSpace::Enum(vec!["On".into(), "Off".into()]));
+        assert_eq!(value_space("<1..65534>").unwrap().1, ValueSpace::Int { min: 1, max: 65534 });
+        assert_eq!(value_space("<S: 0, 255>").unwrap().1, ValueSpace::Str { min: 0, max: 255 });
+        let on_off = ValueSpace::Enum(vec!["On".into(), "Off".into()]);
+        assert_eq!(on_off.validate("ON"), Ok("On".to_string()));
+        assert!(on_off.validate("maybe").is_err());
+        let port = ValueSpace::Int { min: 1, max: 65534 };
+        assert_eq!(port.validate("0050"), Ok("50".into()));
+        assert!(port.validate("65535").is_err());
+    }
+
+    #[test]
+    fn prefixes_and_ambiguity() {
+        let s = schema();
+        let sip = match s.config.lookup(None, "SIP") {
+            Lookup::Found(id) => id,
+            other => panic!("{other:?}"),
+        };
+        let tls = match s.config.lookup(Some(sip), "tl") {
+            Lookup::Found(id) => id,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(s.config.lookup(Some(tls), "H"), Lookup::Found(_)));
+        assert!(matches!(s.config.lookup(None, "S"), Lookup::Ambiguous(_)));
+    }
+
+    #[test]
+    fn defaults_are_inside_their_value_space() {
+        let bad = "[configuration]\nconfig A B: <1..5> default \"9\" help \"x\"\n";
+        assert_eq!(Schema::parse(bad).unwrap_err().line, 2);
+    }
+}

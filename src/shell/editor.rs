@@ -1,0 +1,183 @@
+//! The full line editor (rustyline) for terminals people use: Tab completion and `?` help from the
+//! schema, history per user, Ctrl-C clears the line, Ctrl-D leaves. `?` outside quotes shows help
+//! for the words so far and gives the line back for further typing; inside quotes it is a letter.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::config::Configurer;
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::{Cmd, ConditionalEventHandler, Config, Context, Editor, Event, EventContext, EventHandler, KeyEvent, RepeatCount};
+
+use super::input::{needs_body, parse_text_line};
+use super::run::RunOptions;
+use super::Session;
+use crate::parse::lex::check_bytes;
+
+struct XHelper;
+
+impl Completer for XHelper {
+    type Candidate = Pair;
+    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let (start, cands) = super::help::complete(&line[..pos]);
+        let pairs = cands
+            .into_iter()
+            .map(|c| {
+                let replacement = if c.ends_with(':') { format!("{c} ") } else { format!("{c} ") };
+                Pair { display: c, replacement }
+            })
+            .collect();
+        Ok((start, pairs))
+    }
+}
+
+impl Hinter for XHelper {
+    type Hint = String;
+}
+
+impl Highlighter for XHelper {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        Cow::Borrowed(line)
+    }
+}
+
+impl Validator for XHelper {}
+impl rustyline::Helper for XHelper {}
+
+/// `?` handler: outside quotes, ask for help on the line so far.
+struct QuestionMark {
+    pending: Arc<Mutex<Option<String>>>,
+}
+
+fn inside_quotes(s: &str) -> bool {
+    let mut inside = false;
+    let mut esc = false;
+    for c in s.chars() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' if inside => esc = true,
+            '"' => inside = !inside,
+            _ => {}
+        }
+    }
+    inside
+}
+
+impl ConditionalEventHandler for QuestionMark {
+    fn handle(&self, _evt: &Event, _n: RepeatCount, _positive: bool, ctx: &EventContext) -> Option<Cmd> {
+        let before = &ctx.line()[..ctx.pos()];
+        if inside_quotes(before) {
+            return None;
+        }
+        if let Ok(mut p) = self.pending.lock() {
+            *p = Some(ctx.line().to_string());
+        }
+        Some(Cmd::AcceptLine)
+    }
+}
+
+fn history_path(session: &Session) -> PathBuf {
+    let user: String = session.who.user.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+    session.root.join("history").join(format!("{user}.txt"))
+}
+
+/// Runs the editor loop. Returns whether every request succeeded.
+pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
+    let config = Config::builder().bracketed_paste(false).auto_add_history(false).max_history_size(1000).map(|b| b.build());
+    let config = match config {
+        Ok(c) => c,
+        Err(_) => Config::default(),
+    };
+    let mut ed: Editor<XHelper, rustyline::history::DefaultHistory> = match Editor::with_config(config) {
+        Ok(e) => e,
+        Err(_) => return super::run::run_stream(session, &mut super::input::Source::new(io::BufReader::new(io::stdin())), opts, opts.banner),
+    };
+    ed.enable_synchronized_output(false);
+    ed.set_helper(Some(XHelper));
+    let pending = Arc::new(Mutex::new(None::<String>));
+    ed.bind_sequence(
+        KeyEvent::from('?'),
+        EventHandler::Conditional(Box::new(QuestionMark { pending: pending.clone() })),
+    );
+    let hist = history_path(session);
+    if let Some(dir) = hist.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = ed.load_history(&hist);
+    let mut out = io::stdout();
+    if opts.banner {
+        let _ = out.write_all(session.banner().as_bytes());
+        let _ = out.flush();
+    }
+    let prompt = opts.prompt.clone().unwrap_or_default();
+    let mut initial = String::new();
+    let mut all_ok = true;
+    loop {
+        let res = if initial.is_empty() { ed.readline(&prompt) } else { ed.readline_with_initial(&prompt, (&initial, "")) };
+        initial.clear();
+        let line = match res {
+            Ok(l) => l,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(_) => break,
+        };
+        let help_for = pending.lock().ok().and_then(|mut p| p.take());
+        if let Some(l) = help_for {
+            // Show help for the words so far, then give the line back.
+            let glue = if l.ends_with(' ') || l.is_empty() { "" } else { " " };
+            let q = format!("{l}{glue}?");
+            let inc = parse_text_line(&q);
+            let r = session.exec_one(inc, None);
+            let _ = out.write_all(r.text.as_bytes());
+            let _ = out.flush();
+            initial = l;
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let _ = ed.add_history_entry(line.as_str());
+        let mut inc = match check_bytes(line.as_bytes()) {
+            Ok(t) => parse_text_line(t),
+            Err(e) => super::Incoming { parsed: Err(e), body: None, result_id: None },
+        };
+        if needs_body(&inc) {
+            let mut body = String::new();
+            loop {
+                match ed.readline("") {
+                    Ok(l) if l == "." => break,
+                    Ok(l) => {
+                        body.push_str(&l);
+                        body.push('\n');
+                    }
+                    Err(_) => {
+                        inc.parsed = Err(crate::error::ShellError::new(crate::error::Code::BodyUnterminated, 1, "input ended inside a multi-line body")
+                            .expected("a line holding only '.' after the body"));
+                        break;
+                    }
+                }
+            }
+            inc.body = Some(body);
+        }
+        let bye = matches!(&inc.parsed, Ok(crate::parse::Request { action: crate::parse::Action::Bye, .. }));
+        let replies = session.run_batch(vec![inc], opts.stop_on_error);
+        for r in &replies {
+            all_ok &= r.ok;
+            let _ = out.write_all(r.text.as_bytes());
+        }
+        let _ = out.flush();
+        if bye || (!all_ok && opts.stop_on_error) {
+            break;
+        }
+    }
+    let _ = ed.save_history(&hist);
+    all_ok
+}

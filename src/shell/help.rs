@@ -1,0 +1,282 @@
+//! `?` and `??` help and Tab completion, both read straight from the schema.
+
+use crate::parse::lex::{lex, Tok};
+use crate::parse::{Addr, Which, PLAIN_VERBS, VERBS};
+use crate::schema::{schema, starts_with_ci, Lookup, NodeId, Tree};
+
+/// Help lines (without the `*h ` mark) for a help request.
+pub fn lines(which: Which, addr: &Addr, all: bool, prefix: Option<&str>) -> Vec<String> {
+    let s = schema();
+    match which {
+        Which::Verbs => {
+            let mut v: Vec<String> = vec![
+                "xConfiguration [<path>] [<leaf>: <value>]   read or set configuration".into(),
+                "xStatus [<path>]                             read status".into(),
+                "xCommand <path> [<key>: <value>]...          run a command".into(),
+                "xPreferences OutputMode <Terminal/XML/JSON>  choose the output format".into(),
+                "xFeedback register|deregister <path> | deregisterall | list".into(),
+                "xHistory [<count>]                           recent configuration changes".into(),
+                "xGetXML <path>                               XML of a subtree, e.g. /Configuration/SIP".into(),
+                "echo <on/off>, bye, exit, help".into(),
+                "Append ? for usage or ?? for details at any point; Tab completes.".into(),
+            ];
+            if all {
+                v.push("Verbs may be shortened to a unique prefix (xconf, xstat, xcom); so may path words.".into());
+                v.push("Tag a request with | resultId=\"<tag>\"; bodies end with a line holding only '.'.".into());
+            }
+            let _ = (VERBS, PLAIN_VERBS);
+            v
+        }
+        Which::Configuration => tree_lines(&s.config, "xConfiguration", addr, all, prefix, true),
+        Which::Status => tree_lines(&s.status, "xStatus", addr, all, prefix, false),
+        Which::Command => command_lines(&s.commands, addr, all, prefix),
+    }
+}
+
+fn addr_prefix(tree: &Tree, verb: &str, addr: &Addr) -> String {
+    let mut p = verb.to_string();
+    for st in &addr.steps {
+        let n = &tree.nodes[st.node];
+        p.push(' ');
+        p.push_str(&n.name);
+        match (st.instance, n.instances) {
+            (Some(k), _) => p.push_str(&format!(" {k}")),
+            (None, Some((lo, hi))) => p.push_str(&format!(" [{lo}..{hi}]")),
+            _ => {}
+        }
+    }
+    p
+}
+
+fn tree_lines(tree: &Tree, verb: &str, addr: &Addr, all: bool, prefix: Option<&str>, config: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let base = addr_prefix(tree, verb, addr);
+    let starts: Vec<NodeId> = match addr.node() {
+        Some(n) if addr.steps.last().is_some_and(|s| s.node == n) && prefix.is_none() => vec![n],
+        parent => tree
+            .children_of(parent)
+            .iter()
+            .copied()
+            .filter(|&c| prefix.is_none_or(|p| starts_with_ci(&tree.nodes[c].name, p)))
+            .collect(),
+    };
+    let at_node = prefix.is_none() && addr.node().is_some();
+    for st in starts {
+        let mut leaves = Vec::new();
+        tree.leaves_under(st, &mut leaves);
+        for l in leaves {
+            // Path from `st` (or from below the addressed node) to the leaf.
+            let chain = tree.ancestry(l);
+            let from = chain.iter().position(|&x| x == st).unwrap_or(0);
+            let skip = if at_node { from + 1 } else { from };
+            let mut line = base.clone();
+            for &n in &chain[skip..] {
+                let node = &tree.nodes[n];
+                line.push(' ');
+                line.push_str(&node.name);
+                if let Some((lo, hi)) = node.instances {
+                    line.push_str(&format!(" [{lo}..{hi}]"));
+                }
+            }
+            let Some(leaf) = &tree.nodes[l].leaf else { continue };
+            line.push_str(&format!(": {}", leaf.space));
+            if config && leaf.deprecated.is_some() {
+                line.push_str(" (deprecated)");
+            }
+            out.push(line);
+            if all {
+                if config {
+                    out.push(format!("    default {}: {}", crate::render::quote(&leaf.default), leaf.help));
+                } else {
+                    out.push(format!("    {}", leaf.help));
+                }
+                if let Some(d) = &leaf.deprecated {
+                    out.push(format!("    deprecated: {d}"));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(format!("{base}: no match"));
+    }
+    out
+}
+
+fn command_lines(tree: &Tree, addr: &Addr, all: bool, prefix: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let parent = addr.node();
+    let starts: Vec<NodeId> = match (parent, prefix) {
+        (Some(n), None) => vec![n],
+        (p, _) => tree
+            .children_of(p)
+            .iter()
+            .copied()
+            .filter(|&c| prefix.is_none_or(|px| starts_with_ci(&tree.nodes[c].name, px)))
+            .collect(),
+    };
+    for st in starts {
+        let mut cmds = Vec::new();
+        tree.leaves_under(st, &mut cmds);
+        for c in cmds {
+            let Some(spec) = &tree.nodes[c].command else { continue };
+            let words: Vec<&str> = tree.ancestry(c).iter().map(|&n| tree.nodes[n].name.as_str()).collect();
+            let mut head = format!("xCommand {}", words.join(" "));
+            if spec.body != crate::schema::BodyKind::None {
+                head.push_str(" [body: PEM text, then a line '.']");
+            }
+            out.push(head);
+            if all && !spec.help.is_empty() {
+                out.push(format!("    {}", spec.help));
+            }
+            for p in &spec.params {
+                let mut l = format!("    {}: {}", p.name, p.space);
+                if p.required {
+                    l.push_str(" (r)");
+                }
+                if all {
+                    if let Some(d) = &p.default {
+                        l.push_str(&format!(" default {}", crate::render::quote(d)));
+                    }
+                    l.push_str(&format!("  {}", p.help));
+                }
+                out.push(l);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push("xCommand: no match".into());
+    }
+    out
+}
+
+/// Tab completion: the byte offset where the word being completed starts, and the candidates.
+pub fn complete(line: &str) -> (usize, Vec<String>) {
+    let s = schema();
+    let word_start = line.rfind(|c: char| c.is_whitespace() || c == ':').map(|i| i + 1).unwrap_or(0);
+    let partial = &line[word_start..];
+    let head = &line[..word_start];
+    let Ok(lexed) = lex(head) else { return (word_start, Vec::new()) };
+    let toks = lexed.tokens;
+    let mut verbs: Vec<&str> = VERBS.iter().map(|(n, _)| *n).collect();
+    verbs.extend(["echo", "bye", "exit", "help"]);
+    let filter = |cands: Vec<String>| -> Vec<String> {
+        cands.into_iter().filter(|c| starts_with_ci(c, partial)).collect()
+    };
+    let Some(first) = toks.first() else {
+        return (word_start, filter(verbs.iter().map(|v| v.to_string()).collect()));
+    };
+    let Tok::Word(vw) = &first.tok else { return (word_start, Vec::new()) };
+    let verb = VERBS
+        .iter()
+        .filter(|(n, _)| vw.len() >= 2 && starts_with_ci(n, vw))
+        .map(|(_, v)| *v)
+        .collect::<Vec<_>>();
+    let tree = match verb.as_slice() {
+        [crate::parse::Verb::Configuration] => &s.config,
+        [crate::parse::Verb::Status] => &s.status,
+        [crate::parse::Verb::Command] => &s.commands,
+        [crate::parse::Verb::Preferences] => {
+            return (word_start, filter(if toks.len() == 1 { vec!["OutputMode".into()] } else { vec!["Terminal".into(), "XML".into(), "JSON".into()] }))
+        }
+        [crate::parse::Verb::Feedback] if toks.len() == 1 => {
+            return (word_start, filter(vec!["register".into(), "deregister".into(), "deregisterall".into(), "list".into()]))
+        }
+        _ => {
+            if vw.eq_ignore_ascii_case("echo") {
+                return (word_start, filter(vec!["on".into(), "off".into()]));
+            }
+            return (word_start, Vec::new());
+        }
+    };
+    // Walk the words typed so far.
+    let mut parent: Option<NodeId> = None;
+    let mut awaiting_instance = false;
+    let mut i = 1;
+    while i < toks.len() {
+        match &toks[i].tok {
+            Tok::Word(w) if awaiting_instance && w.chars().all(|c| c.is_ascii_digit()) => awaiting_instance = false,
+            Tok::Word(w) => match tree.lookup(parent, w) {
+                Lookup::Found(id) => {
+                    if toks.get(i + 1).is_some_and(|t| t.tok == Tok::Colon) {
+                        // `Key: ` — complete the value of a leaf or a command parameter.
+                        if i + 2 >= toks.len() {
+                            if let Some(leaf) = &tree.nodes[id].leaf {
+                                return (word_start, filter(leaf.space.words().to_vec()));
+                            }
+                        }
+                        i += 3;
+                        continue;
+                    }
+                    parent = Some(id);
+                    awaiting_instance = tree.nodes[id].instances.is_some();
+                }
+                _ => {
+                    // Maybe a command parameter: `xCommand ... Key: value`.
+                    if let Some(spec) = parent.and_then(|p| tree.nodes[p].command.as_ref()) {
+                        if let Some(p) = spec.param(w.split('.').next().unwrap_or(w)) {
+                            if toks.get(i + 1).is_some_and(|t| t.tok == Tok::Colon) && i + 2 >= toks.len() {
+                                return (word_start, filter(p.space.words().to_vec()));
+                            }
+                            i += 3;
+                            continue;
+                        }
+                    }
+                    return (word_start, Vec::new());
+                }
+            },
+            _ => return (word_start, Vec::new()),
+        }
+        i += 1;
+    }
+    if awaiting_instance {
+        if let Some((lo, hi)) = parent.and_then(|p| tree.nodes[p].instances) {
+            let nums: Vec<String> = (lo..=hi.min(lo + 8)).map(|n| n.to_string()).collect();
+            return (word_start, filter(nums));
+        }
+    }
+    let mut cands: Vec<String> = tree.child_names(parent);
+    if let Some(spec) = parent.and_then(|p| tree.nodes[p].command.as_ref()) {
+        cands.extend(spec.params.iter().map(|p| format!("{}:", p.name)));
+    } else if let Some(p) = parent {
+        if tree.nodes[p].leaf.is_some() {
+            return (word_start, Vec::new());
+        }
+    }
+    // A leaf name completes with its colon, so the value follows naturally.
+    let config_tree = std::ptr::eq(tree, &s.config);
+    let cands = cands
+        .into_iter()
+        .map(|c| {
+            let id = child_id(tree, parent, &c);
+            let is_leaf = tree.nodes.get(id).is_some_and(|n| n.leaf.is_some());
+            if is_leaf && config_tree {
+                format!("{c}:")
+            } else {
+                c
+            }
+        })
+        .collect();
+    (word_start, filter(cands))
+}
+
+fn child_id(tree: &Tree, parent: Option<NodeId>, name: &str) -> NodeId {
+    tree.children_of(parent).iter().copied().find(|&c| tree.nodes[c].name == name).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completes_verbs_paths_and_values() {
+        assert_eq!(complete("xc").1, vec!["xConfiguration", "xCommand"]);
+        assert_eq!(complete("xconf SIP TLS Certificate Ext").1, vec!["ExtendedKeyUsage"]);
+        assert_eq!(complete("xconf SIP TLS Certificate ExtendedKeyUsage Checking Mode: ").1, vec!["On", "Off"]);
+        assert_eq!(complete("xconf SIP TLS Certificate ExtendedKeyUsage Checking Mode: o").1, vec!["On", "Off"]);
+        assert_eq!(complete("xconf SIP TLS P").1, vec!["Port:"]);
+        assert_eq!(complete("xcommand Security Certificates Server Upload Also").1, vec!["AlsoAsClient:"]);
+        assert_eq!(complete("xcommand Security Certificates Server Upload AlsoAsClient: ").1, vec!["True", "False"]);
+        let (start, c) = complete("xconf Zones Zone 1 T");
+        assert_eq!((start, c), (19, vec!["Type:".to_string(), "TLS".to_string()]));
+    }
+}

@@ -1,0 +1,298 @@
+//! Reading requests from a byte stream: bounded lines (`\n` or `\r\n`), multi-line bodies ending
+//! in a `.` line, `{N} ` length-prefixed requests, and knowing which lines are already buffered
+//! (the group-commit batch). No line can make the shell allocate more than the limits.
+
+use std::io::{self, BufRead};
+
+use super::Incoming;
+use crate::error::{Code, ShellError};
+use crate::parse::lex::{check_bytes, MAX_LINE};
+use crate::parse::{parse_line, Action, Request};
+use crate::schema::{schema, BodyKind};
+
+/// Largest multi-line or length-prefixed body, in bytes.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// One raw line, or a line that was too long (its bytes were discarded up to the newline).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RawLine {
+    Line(Vec<u8>),
+    TooLong(usize),
+}
+
+/// A request reader over any buffered byte stream.
+pub struct Source<R: BufRead> {
+    r: R,
+}
+
+impl<R: BufRead> Source<R> {
+    pub fn new(r: R) -> Self {
+        Source { r }
+    }
+
+    /// Whether a complete line is already buffered (so reading it will not block).
+    pub fn has_buffered_line(&self) -> bool
+    where
+        R: Buffered,
+    {
+        self.r.buffered().contains(&b'\n')
+    }
+
+    /// Reads one line without its `\n` / `\r\n`, bounded by [`MAX_LINE`]. `None` at EOF.
+    pub fn raw_line(&mut self) -> io::Result<Option<RawLine>> {
+        let mut line = Vec::new();
+        let mut total = 0usize;
+        let mut saw_any = false;
+        loop {
+            let buf = match self.r.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                if !saw_any {
+                    return Ok(None);
+                }
+                break;
+            }
+            saw_any = true;
+            let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buf[..i], Some(i + 1)),
+                None => (buf, None),
+            };
+            total += chunk.len();
+            if total <= MAX_LINE + 1 {
+                line.extend_from_slice(chunk);
+            }
+            let used = done.unwrap_or(buf.len());
+            self.r.consume(used);
+            if done.is_some() {
+                break;
+            }
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+            total = total.saturating_sub(1);
+        }
+        if total > MAX_LINE {
+            return Ok(Some(RawLine::TooLong(total)));
+        }
+        Ok(Some(RawLine::Line(line)))
+    }
+
+    /// Reads exactly `n` bytes (a length-prefixed request).
+    fn exact(&mut self, n: usize) -> io::Result<Option<Vec<u8>>> {
+        let mut v = vec![0u8; n];
+        match self.r.read_exact(&mut v) {
+            Ok(()) => Ok(Some(v)),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the next request with its body. `None` at EOF.
+    pub fn next_request(&mut self) -> io::Result<Option<Incoming>> {
+        let raw = match self.raw_line()? {
+            None => return Ok(None),
+            Some(RawLine::TooLong(n)) => {
+                return Ok(Some(failed(ShellError::new(Code::LineTooLong, MAX_LINE + 1, format!("line is {n} bytes long"))
+                    .expected(format!("at most {MAX_LINE} bytes")))))
+            }
+            Some(RawLine::Line(l)) => l,
+        };
+        if let Some(n) = length_prefix(&raw) {
+            return self.length_prefixed(n).map(Some);
+        }
+        let text = match check_bytes(&raw) {
+            Ok(t) => t.to_string(),
+            Err(e) => return Ok(Some(failed(e))),
+        };
+        let mut inc = parse_text_line(&text);
+        if needs_body(&inc) {
+            match self.body()? {
+                Ok(b) => inc.body = Some(b),
+                Err(e) => inc = Incoming { result_id: tag_of(&inc), parsed: Err(e), body: None },
+            }
+        }
+        Ok(Some(inc))
+    }
+
+    fn length_prefixed(&mut self, n: usize) -> io::Result<Incoming> {
+        if n > MAX_BODY + MAX_LINE {
+            // Refuse without reading: the rest of the stream is not trusted as a request.
+            let mut left = n;
+            while left > 0 {
+                let buf = self.r.fill_buf()?;
+                if buf.is_empty() {
+                    break;
+                }
+                let k = buf.len().min(left);
+                self.r.consume(k);
+                left -= k;
+            }
+            return Ok(failed(ShellError::new(Code::BadLengthPrefix, 1, format!("length prefix {{{n}}} exceeds the limit"))
+                .expected(format!("at most {} bytes", MAX_BODY + MAX_LINE))));
+        }
+        let Some(bytes) = self.exact(n)? else {
+            return Ok(failed(ShellError::new(Code::BadLengthPrefix, 1, format!("stream ended before the {n} bytes announced by {{{n}}}"))
+                .expected(format!("{n} bytes: <command line>\\n<body>\\n"))));
+        };
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(failed(ShellError::new(Code::InvalidUtf8, e.valid_up_to() + 1, "invalid utf-8 in length-prefixed request")
+                    .expected("utf-8 text")))
+            }
+        };
+        let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+        let first = first.trim_end_matches('\r');
+        if let Err(e) = check_bytes(first.as_bytes()) {
+            return Ok(failed(e));
+        }
+        let mut inc = parse_text_line(first);
+        let body = rest.strip_suffix('\n').unwrap_or(rest).replace("\r\n", "\n");
+        if inc.parsed.is_ok() && (!body.is_empty() || needs_body(&inc)) {
+            inc.body = Some(body);
+        }
+        Ok(inc)
+    }
+
+    /// Body lines up to a line holding only `.`.
+    fn body(&mut self) -> io::Result<Result<String, ShellError>> {
+        let mut body = String::new();
+        loop {
+            match self.raw_line()? {
+                None => {
+                    return Ok(Err(ShellError::new(Code::BodyUnterminated, 1, "input ended inside a multi-line body")
+                        .expected("a line holding only '.' after the body")))
+                }
+                Some(RawLine::TooLong(n)) => {
+                    return Ok(Err(ShellError::new(Code::LineTooLong, MAX_LINE + 1, format!("body line is {n} bytes long"))
+                        .expected(format!("at most {MAX_LINE} bytes per line"))))
+                }
+                Some(RawLine::Line(l)) => {
+                    if l == b"." {
+                        return Ok(Ok(body));
+                    }
+                    let t = match check_bytes(&l) {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    if body.len() + t.len() > MAX_BODY {
+                        return Ok(Err(ShellError::new(Code::BadLengthPrefix, 1, "body is too large")
+                            .expected(format!("at most {MAX_BODY} bytes"))));
+                    }
+                    body.push_str(t);
+                    body.push('\n');
+                }
+            }
+        }
+    }
+}
+
+/// Access to a reader's unread buffer.
+pub trait Buffered {
+    fn buffered(&self) -> &[u8];
+}
+
+impl<T> Buffered for io::BufReader<T> {
+    fn buffered(&self) -> &[u8] {
+        self.buffer()
+    }
+}
+
+impl Buffered for &[u8] {
+    fn buffered(&self) -> &[u8] {
+        self
+    }
+}
+
+fn failed(e: ShellError) -> Incoming {
+    Incoming { parsed: Err(e), body: None, result_id: None }
+}
+
+fn tag_of(inc: &Incoming) -> Option<String> {
+    inc.parsed.as_ref().ok().and_then(|r| r.result_id.clone())
+}
+
+/// `{N}` or `{N} ` alone on a line.
+fn length_prefix(raw: &[u8]) -> Option<usize> {
+    let s = std::str::from_utf8(raw).ok()?.trim_end();
+    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+    if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    inner.parse().ok()
+}
+
+/// Parses a text line: `#` comments are empty requests, a dump's `*c ` prefix is accepted so a
+/// txt dump pipes straight back in.
+pub fn parse_text_line(text: &str) -> Incoming {
+    let t = text.trim_start();
+    if t.starts_with('#') {
+        return Incoming { parsed: Ok(Request { action: Action::Empty, result_id: None }), body: None, result_id: None };
+    }
+    let t = t.strip_prefix("*c ").unwrap_or(text);
+    match parse_line(t) {
+        Ok(r) => Incoming { parsed: Ok(r), body: None, result_id: None },
+        Err(e) => {
+            // Keep the tag of a failed line when it can be found, so the error carries it.
+            let tag = crate::parse::lex::lex(t).ok().and_then(|l| l.result_id);
+            Incoming { parsed: Err(e), body: None, result_id: tag }
+        }
+    }
+}
+
+/// Whether the request is followed by a multi-line body: always for commands that require one;
+/// for optional bodies, when no `...File` parameter names a file instead.
+pub fn needs_body(inc: &Incoming) -> bool {
+    let Ok(req) = &inc.parsed else { return false };
+    let Action::Command { node, params } = &req.action else { return false };
+    match schema().commands.nodes[*node].command.as_ref().map(|c| c.body) {
+        Some(BodyKind::Required) => true,
+        Some(BodyKind::Optional) => !params.iter().any(|p| p.name.ends_with("File")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &[u8]) -> Vec<Incoming> {
+        let mut s = Source::new(io::BufReader::new(input));
+        let mut v = Vec::new();
+        while let Some(i) = s.next_request().unwrap() {
+            v.push(i);
+        }
+        v
+    }
+
+    #[test]
+    fn crlf_and_bodies() {
+        let v = all(b"xstatus SystemUnit\r\nxcommand Security Certificates CA Add\r\n-----BEGIN X-----\r\n.\r\nbye\r\n");
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[1].body.as_deref(), Some("-----BEGIN X-----\n"));
+    }
+
+    #[test]
+    fn length_prefixed_body_keeps_dot_lines() {
+        let req = "xcommand Security Certificates CA Add\nA\n.\nB\n";
+        let input = format!("{{{}}} \n{}xstatus SystemUnit\n", req.len(), req);
+        let v = all(input.as_bytes());
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].body.as_deref(), Some("A\n.\nB"));
+        assert!(v[1].parsed.is_ok());
+    }
+
+    #[test]
+    fn unterminated_body_and_long_lines() {
+        let v = all(b"xcommand Security Certificates CA Add\nabc\n");
+        assert_eq!(v[0].parsed.as_ref().unwrap_err().code, Code::BodyUnterminated);
+        let mut long = vec![b'x'; MAX_LINE + 10];
+        long.extend_from_slice(b"\nxstatus SystemUnit\n");
+        let v = all(&long);
+        assert_eq!(v[0].parsed.as_ref().unwrap_err().code, Code::LineTooLong);
+        assert!(v[1].parsed.is_ok());
+    }
+}

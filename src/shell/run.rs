@@ -1,0 +1,137 @@
+//! How a session runs: one command (`-c`), a stream (pipe, no-PTY SSH channel, or a PTY in clean
+//! line mode where the kernel echoes), or the full line editor. Picks the mode from the terminal
+//! type and writes replies with `\n` only, the terminator always last.
+
+use std::io::{self, BufReader, IsTerminal, Write};
+
+use super::input::Source;
+use super::{Incoming, Reply, Session};
+use crate::parse::{Action, Request};
+
+/// How to read a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditorChoice {
+    /// Full editor for terminal types people use, clean line mode otherwise.
+    Auto,
+    Full,
+    Line,
+}
+
+/// Options of a session run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub stop_on_error: bool,
+    pub editor: EditorChoice,
+    pub prompt: Option<String>,
+    pub banner: bool,
+}
+
+/// Terminal types that get the full editor under `Auto`.
+pub fn is_people_terminal(term: &str) -> bool {
+    let t = term.to_ascii_lowercase();
+    ["xterm", "putty", "screen", "tmux", "rxvt", "alacritty", "kitty", "foot", "wezterm", "konsole", "gnome", "st-"]
+        .iter()
+        .any(|p| t.starts_with(p))
+        || t == "linux"
+}
+
+/// Turns the terminal's own echo on or off (`echo on/off`); a no-op without a terminal.
+pub fn set_tty_echo(on: bool) {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = io::stdin();
+    if !stdin.is_terminal() {
+        return;
+    }
+    if let Ok(mut t) = tcgetattr(&stdin) {
+        t.local_flags.set(LocalFlags::ECHO, on);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &t);
+    }
+}
+
+fn write_replies(out: &mut impl Write, replies: &[Reply]) -> io::Result<()> {
+    for r in replies {
+        out.write_all(r.text.as_bytes())?;
+    }
+    out.flush()
+}
+
+/// Runs `-c` text: each line a request, no banner. Returns success.
+pub fn run_command(session: &mut Session, text: &str, opts: &RunOptions) -> bool {
+    let mut src = Source::new(BufReader::new(text.as_bytes()));
+    run_stream(session, &mut src, opts, false)
+}
+
+/// Runs a session over stdin: the editor when it is a terminal of a kind people use, else the
+/// stream reader. Returns whether every request succeeded.
+pub fn run_stdin(session: &mut Session, opts: &RunOptions) -> bool {
+    let stdin = io::stdin();
+    let tty = stdin.is_terminal();
+    let term = std::env::var("TERM").unwrap_or_default();
+    let full = tty
+        && match opts.editor {
+            EditorChoice::Full => true,
+            EditorChoice::Line => false,
+            EditorChoice::Auto => is_people_terminal(&term),
+        };
+    if full {
+        return super::editor::run(session, opts);
+    }
+    let mut src = Source::new(BufReader::with_capacity(1 << 20, stdin));
+    run_stream(session, &mut src, opts, opts.banner)
+}
+
+/// The stream loop: read what is buffered as one batch (group commit), reply, repeat; ends at
+/// EOF or `bye`.
+pub fn run_stream<R: io::BufRead + super::input::Buffered>(
+    session: &mut Session,
+    src: &mut Source<R>,
+    opts: &RunOptions,
+    banner: bool,
+) -> bool {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if banner && out.write_all(session.banner().as_bytes()).and_then(|_| out.flush()).is_err() {
+        return false;
+    }
+    let mut all_ok = true;
+    let interactive_prompt = opts.prompt.clone().filter(|_| io::stdin().is_terminal());
+    loop {
+        if let Some(p) = &interactive_prompt {
+            let _ = out.write_all(p.as_bytes()).and_then(|_| out.flush());
+        }
+        let mut batch: Vec<Incoming> = Vec::new();
+        let mut bye = false;
+        match src.next_request() {
+            Ok(Some(i)) => {
+                bye |= is_bye(&i);
+                batch.push(i);
+            }
+            Ok(None) => break,
+            Err(_) => break,
+        }
+        while !bye && batch.len() < 20_000 && src.has_buffered_line() {
+            match src.next_request() {
+                Ok(Some(i)) => {
+                    bye |= is_bye(&i);
+                    batch.push(i);
+                }
+                _ => break,
+            }
+        }
+        let n = batch.len();
+        let replies = session.run_batch(batch, opts.stop_on_error);
+        let failed = replies.iter().any(|r| !r.ok);
+        all_ok &= !failed;
+        if write_replies(&mut out, &replies).is_err() {
+            return false;
+        }
+        if bye || (failed && opts.stop_on_error) || replies.len() < n {
+            break;
+        }
+    }
+    all_ok
+}
+
+fn is_bye(i: &Incoming) -> bool {
+    matches!(&i.parsed, Ok(Request { action: Action::Bye, .. }))
+}

@@ -1,0 +1,113 @@
+//! Status values: what `xStatus` shows, gathered from this process, the agent's snapshot file
+//! under `ROOT/status/` and the certificate stores. The agent writes the snapshot; the shell only
+//! reads it (files are the interface), and says plainly when no agent runs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::parse::Key;
+use crate::schema::{schema, Lookup, Tree, PRODUCT, VERSION};
+use crate::store::Config;
+
+/// The agent's published state, `ROOT/status/agent.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AgentSnapshot {
+    pub pid: u32,
+    pub generation: u64,
+    pub last_reload_time: String,
+    pub last_reload_result: String,
+    /// Extra status leaves by canonical path words (e.g. `SIP TLS Listener Accepted`, or
+    /// `Zones Zone 1 Status`), so the agent can publish any status leaf of the schema.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+/// Path of the agent snapshot.
+pub fn snapshot_path(root: &Path) -> std::path::PathBuf {
+    root.join("status").join("agent.json")
+}
+
+/// Reads the snapshot if an agent that wrote it is still alive.
+pub fn live_agent(root: &Path) -> Option<AgentSnapshot> {
+    let text = std::fs::read_to_string(snapshot_path(root)).ok()?;
+    let snap: AgentSnapshot = serde_json::from_str(&text).ok()?;
+    let pid = i32::try_from(snap.pid).ok()?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).ok()?;
+    Some(snap)
+}
+
+/// Finds the key for canonical path words with instance numbers (`Zones Zone 3 Status`).
+pub fn key_for(tree: &Tree, words: &str) -> Option<Key> {
+    let mut parent = None;
+    let mut inst = Vec::new();
+    let mut it = words.split_whitespace().peekable();
+    while let Some(w) = it.next() {
+        let id = match tree.lookup(parent, w) {
+            Lookup::Found(id) => id,
+            _ => return None,
+        };
+        if tree.nodes[id].instances.is_some() {
+            inst.push(it.next()?.parse().ok()?);
+        }
+        parent = Some(id);
+    }
+    let leaf = parent?;
+    tree.nodes[leaf].leaf.as_ref()?;
+    Some(Key { leaf, inst })
+}
+
+/// Host name: `SystemUnit Name` when set, else the system's.
+pub fn host_name(cfg: &Config) -> String {
+    let tree = &schema().config;
+    if let Some(k) = key_for(tree, "SystemUnit Name") {
+        let v = cfg.get(&k);
+        if !v.is_empty() {
+            return v.to_string();
+        }
+    }
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
+}
+
+/// Collects every status value this shell can know now.
+pub fn collect(root: &Path, cfg: &Config) -> BTreeMap<Key, String> {
+    let tree = &schema().status;
+    let mut m = BTreeMap::new();
+    let mut put = |words: &str, v: String| {
+        if let Some(k) = key_for(tree, words) {
+            m.insert(k, v);
+        }
+    };
+    put("SystemUnit Product", PRODUCT.into());
+    put("SystemUnit Software Version", VERSION.into());
+    put("SystemUnit Name", host_name(cfg));
+    let uptime = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()))
+        .map(|f| (f as u64).to_string())
+        .unwrap_or_else(|| "0".into());
+    put("SystemUnit Uptime", uptime);
+    put("SystemUnit Root", root.display().to_string());
+    put("SystemUnit Configuration Generation", cfg.generation.to_string());
+    match live_agent(root) {
+        Some(a) => {
+            put("Agent Running", "True".into());
+            put("Agent Pid", a.pid.to_string());
+            put("Agent Generation", a.generation.to_string());
+            put("Agent LastReload Time", a.last_reload_time.clone());
+            put("Agent LastReload Result", a.last_reload_result.clone());
+            for (w, v) in &a.values {
+                put(w, v.clone());
+            }
+        }
+        None => {
+            put("Agent Running", "False".into());
+            put("Agent LastReload Result", "no agent is running on this root (start it with: xagent --root ROOT)".into());
+        }
+    }
+    for (w, v) in crate::certs_status::collect(root) {
+        put(&w, v);
+    }
+    m
+}

@@ -1,0 +1,326 @@
+//! The configuration store under `ROOT/config/`: `xconf.txt`, its lock and the audit log.
+//!
+//! Writers take an exclusive lock, re-read, apply, validate, write a temp file, fsync, rename and
+//! fsync the folder; only then may the shell print `OK`. Readers never lock: a rename is atomic,
+//! so they see the old file or the new one, never a mix. The audit record of a change is written
+//! (and synced) before the rename, stamped with the generation it creates, so a crash between the
+//! two leaves a record for a generation that never became current, which `xHistory` skips.
+
+pub mod config;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use config::{Change, Config, LoadProblem};
+
+use crate::schema::schema;
+
+/// Who is making a change, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    pub user: String,
+    /// Client address from `SSH_CONNECTION`, or `local`.
+    pub from: String,
+    /// Session id (the shell's pid).
+    pub session: String,
+}
+
+impl Who {
+    /// The current process's user, SSH client address and pid.
+    pub fn current() -> Who {
+        let user = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| {
+                nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name)
+            })
+            .unwrap_or_else(|| format!("uid{}", nix::unistd::getuid()));
+        let from = std::env::var("SSH_CONNECTION")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+            .unwrap_or_else(|| "local".into());
+        Who { user, from, session: std::process::id().to_string() }
+    }
+}
+
+/// One line of `audit.log` (JSON lines).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub time: String,
+    pub generation: u64,
+    pub user: String,
+    pub from: String,
+    pub session: String,
+    pub path: String,
+    pub old: String,
+    pub new: String,
+    /// `applied`, or `refused: <why>` for an attempt a role did not allow.
+    #[serde(default = "applied")]
+    pub result: String,
+}
+
+fn applied() -> String {
+    "applied".into()
+}
+
+/// Failures of the store; each says which file and what happened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An I/O operation on a file of the store failed.
+    Io { path: PathBuf, op: &'static str, source: io::Error },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Io { path, op, source } => write!(f, "cannot {op} {}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io { path: path.to_path_buf(), op, source }
+}
+
+/// The store of one ROOT.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// Current time as RFC 3339 UTC with milliseconds.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&fmt).unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (and creates) `ROOT/config/`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let dir = root.join("config");
+        fs::create_dir_all(&dir).map_err(io_err(&dir, "create"))?;
+        Ok(Store { dir })
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("xconf.txt")
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join(".xconf.lock")
+    }
+
+    /// Reads the current configuration without locking.
+    pub fn load(&self) -> Result<Config, StoreError> {
+        let p = self.config_path();
+        match fs::read(&p) {
+            Ok(bytes) => Ok(Config::from_text(&String::from_utf8_lossy(&bytes))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(io_err(&p, "read")(e)),
+        }
+    }
+
+    /// Runs `f` on the configuration under the exclusive lock and makes its changes durable.
+    /// Returns `f`'s result, the changes and the resulting generation.
+    pub fn transact<T>(&self, who: &Who, f: impl FnOnce(&mut Config) -> T) -> Result<(T, Vec<Change>, u64), StoreError> {
+        let lock_path = self.lock_path();
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path, "open"))?;
+        lock.lock().map_err(io_err(&lock_path, "lock"))?;
+        let mut cfg = self.load()?;
+        let before = cfg.values.clone();
+        let out = f(&mut cfg);
+        let changes = diff(&before, &cfg);
+        if changes.is_empty() {
+            return Ok((out, changes, cfg.generation));
+        }
+        cfg.generation += 1;
+        self.append_audit(who, cfg.generation, &changes, "applied")?;
+        self.write_atomic(&cfg.to_text())?;
+        drop(lock);
+        Ok((out, changes, cfg.generation))
+    }
+
+    /// Records an attempt that was refused (for example a read-only user's set).
+    pub fn audit_refused(&self, who: &Who, path: &str, value: &str, why: &str) -> Result<(), StoreError> {
+        let rec = AuditRecord {
+            time: now_rfc3339(),
+            generation: self.load().map(|c| c.generation).unwrap_or(0),
+            user: who.user.clone(),
+            from: who.from.clone(),
+            session: who.session.clone(),
+            path: path.to_string(),
+            old: String::new(),
+            new: value.to_string(),
+            result: format!("refused: {why}"),
+        };
+        self.append_lines(&[rec])
+    }
+
+    fn append_audit(&self, who: &Who, generation: u64, changes: &[Change], result: &str) -> Result<(), StoreError> {
+        let time = now_rfc3339();
+        let tree = &schema().config;
+        let recs: Vec<AuditRecord> = changes
+            .iter()
+            .map(|c| AuditRecord {
+                time: time.clone(),
+                generation,
+                user: who.user.clone(),
+                from: who.from.clone(),
+                session: who.session.clone(),
+                path: c.key.words(tree),
+                old: c.old.clone(),
+                new: c.new.clone(),
+                result: result.to_string(),
+            })
+            .collect();
+        self.append_lines(&recs)
+    }
+
+    fn append_lines(&self, recs: &[AuditRecord]) -> Result<(), StoreError> {
+        let p = self.audit_path();
+        let mut buf = String::new();
+        for r in recs {
+            if let Ok(s) = serde_json::to_string(r) {
+                buf.push_str(&s);
+                buf.push('\n');
+            }
+        }
+        let mut f = OpenOptions::new().create(true).append(true).open(&p).map_err(io_err(&p, "open"))?;
+        f.write_all(buf.as_bytes()).map_err(io_err(&p, "append to"))?;
+        f.sync_data().map_err(io_err(&p, "fsync"))?;
+        Ok(())
+    }
+
+    /// Writes `xconf.txt` through a temp file, fsync, rename and a folder fsync.
+    fn write_atomic(&self, text: &str) -> Result<(), StoreError> {
+        let dest = self.config_path();
+        write_file_atomic(&dest, text.as_bytes(), 0o644).map_err(io_err(&dest, "write"))
+    }
+
+    /// The audit records of changes that reached the current file, newest last.
+    pub fn history(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let current = self.load()?.generation;
+        let p = self.audit_path();
+        let text = match fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_err(&p, "read")(e)),
+        };
+        let mut recs: Vec<AuditRecord> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+            .filter(|r| r.result != "applied" || r.generation <= current)
+            .collect();
+        if recs.len() > limit {
+            recs.drain(..recs.len() - limit);
+        }
+        Ok(recs)
+    }
+}
+
+/// Writes a file atomically: temp file in the same folder (created with `mode`), fsync, rename,
+/// fsync of the folder.
+pub fn write_file_atomic(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let mut f = OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp)?;
+    let res = (|| {
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, dest)?;
+        File::open(dir)?.sync_all()
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
+fn diff(before: &std::collections::BTreeMap<crate::parse::Key, String>, after: &Config) -> Vec<Change> {
+    let tree = &schema().config;
+    let default_of = |k: &crate::parse::Key| {
+        tree.nodes[k.leaf].leaf.as_ref().map(|l| l.default.clone()).unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for (k, v) in &after.values {
+        let old = before.get(k).cloned().unwrap_or_else(|| default_of(k));
+        if &old != v {
+            out.push(Change { key: k.clone(), old, new: v.clone() });
+        }
+    }
+    for (k, v) in before {
+        if !after.values.contains_key(k) {
+            let new = default_of(k);
+            if &new != v {
+                out.push(Change { key: k.clone(), old: v.clone(), new });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{parse_line, Action};
+
+    fn set(c: &mut Config, line: &str) {
+        match parse_line(line).unwrap().action {
+            Action::ConfigSet { key, value } => {
+                c.set(key, value);
+            }
+            a => panic!("{a:?}"),
+        }
+    }
+
+    #[test]
+    fn transact_writes_generation_and_audit() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let who = Who { user: "alice".into(), from: "local".into(), session: "1".into() };
+        let (_, ch, g) = s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062")).unwrap();
+        assert_eq!((ch.len(), g), (1, 1));
+        let (_, ch, g) = s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062")).unwrap();
+        assert_eq!((ch.len(), g), (0, 1));
+        let loaded = s.load().unwrap();
+        assert_eq!(loaded.generation, 1);
+        assert_eq!(loaded.values.len(), 1);
+        let h = s.history(10).unwrap();
+        assert_eq!(h[0].old, "5061");
+        assert_eq!(h[0].new, "5062");
+        // Back to the default: the line disappears.
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5061")).unwrap();
+        assert!(s.load().unwrap().values.is_empty());
+    }
+
+    #[test]
+    fn bad_lines_are_kept_and_reported() {
+        let text = "xConfiguration SIP TLS Port: \"5062\"\nxConfiguration SIP TLS Nope: 1\nxConfiguration XCP TLS Certificate CVS EnableServerEkuUpload: On\n";
+        let c = Config::from_text(text);
+        assert_eq!(c.values.len(), 2);
+        assert_eq!(c.kept, vec!["xConfiguration SIP TLS Nope: 1".to_string()]);
+        assert_eq!(c.problems.len(), 2);
+        assert_eq!(c.problems[0].line, 2);
+        assert!(c.to_text().contains("Nope"));
+    }
+}
