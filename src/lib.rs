@@ -9,6 +9,7 @@ pub mod certs_status;
 pub mod commands;
 pub mod dump;
 pub mod render;
+pub mod root;
 pub mod shell;
 pub mod status;
 pub mod store;

@@ -159,7 +159,8 @@ pub enum Action {
     Echo(bool),
     Bye,
     ConfigGet(Addr),
-    ConfigSet { key: Key, value: String },
+    /// `col` is the column of the leaf word, for errors found after parsing (deprecated, role).
+    ConfigSet { key: Key, value: String, col: usize },
     StatusGet(Addr),
     Command { node: NodeId, params: Vec<ParamValue> },
     Preferences(OutputMode),
@@ -525,7 +526,7 @@ fn resolve_tree(tree: &Tree, area: Area, toks: &[Token], line: &str, settable: b
                     .path(full.words(tree))
             })?;
             let inst = addr.steps.iter().filter_map(|s| s.instance).collect();
-            Ok(Action::ConfigSet { key: Key { leaf: leaf_id, inst }, value })
+            Ok(Action::ConfigSet { key: Key { leaf: leaf_id, inst }, value, col: key.col })
         }
         [t, ..] => {
             let expected = match addr.node() {
@@ -657,7 +658,7 @@ impl fmt::Display for Action {
             Action::Echo(on) => write!(f, "echo {}", if *on { "on" } else { "off" }),
             Action::Bye => write!(f, "bye"),
             Action::ConfigGet(a) => write!(f, "config-get [{}]", a.words(&s.config).join(" ")),
-            Action::ConfigSet { key, value } => write!(f, "config-set [{}] = {value:?}", key.words(&s.config)),
+            Action::ConfigSet { key, value, .. } => write!(f, "config-set [{}] = {value:?}", key.words(&s.config)),
             Action::StatusGet(a) => write!(f, "status-get [{}]", a.words(&s.status).join(" ")),
             Action::Command { node, params } => {
                 write!(f, "command [{}]", Addr { steps: s.commands.ancestry(*node).into_iter().map(|n| Step { node: n, instance: None }).collect() }.words(&s.commands).join(" "))?;

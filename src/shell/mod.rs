@@ -266,12 +266,11 @@ impl Session {
                 }
                 Ok(r)
             }
-            Action::ConfigSet { key, value } => {
+            Action::ConfigSet { key, value, col } => {
                 let tree = &schema().config;
                 let node = &tree.nodes[key.leaf];
                 let words = key.words(tree);
                 let path: Vec<String> = words.split(' ').map(str::to_string).collect();
-                let col = 0;
                 let Some(leaf) = node.leaf.as_ref() else {
                     return Err(ShellError::new(Code::NotALeaf, col, "not a leaf").area(Area::Configuration).path(path));
                 };

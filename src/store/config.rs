@@ -111,7 +111,7 @@ impl Config {
             let problem = |message: String, is_error| LoadProblem { line: i + 1, text: line.to_string(), message, is_error };
             match parse_line(t) {
                 Ok(req) => match req.action {
-                    Action::ConfigSet { key, value } => {
+                    Action::ConfigSet { key, value, .. } => {
                         let node = &schema().config.nodes[key.leaf];
                         if let Some(d) = node.leaf.as_ref().and_then(|l| l.deprecated.as_ref()) {
                             let words = key.words(&schema().config);

@@ -174,6 +174,23 @@ impl Store {
         self.append_lines(&[rec])
     }
 
+    /// Records an event that is not a configuration change (a store migration, a certificate
+    /// upload), with its own path words and result.
+    pub fn audit_note(&self, who: &Who, path: &str, old: &str, new: &str, result: &str) -> Result<(), StoreError> {
+        let rec = AuditRecord {
+            time: now_rfc3339(),
+            generation: self.load().map(|c| c.generation).unwrap_or(0),
+            user: who.user.clone(),
+            from: who.from.clone(),
+            session: who.session.clone(),
+            path: path.to_string(),
+            old: old.to_string(),
+            new: new.to_string(),
+            result: result.to_string(),
+        };
+        self.append_lines(&[rec])
+    }
+
     fn append_audit(&self, who: &Who, generation: u64, changes: &[Change], result: &str) -> Result<(), StoreError> {
         let time = now_rfc3339();
         let tree = &schema().config;
@@ -286,7 +303,7 @@ mod tests {
 
     fn set(c: &mut Config, line: &str) {
         match parse_line(line).unwrap().action {
-            Action::ConfigSet { key, value } => {
+            Action::ConfigSet { key, value, .. } => {
                 c.set(key, value);
             }
             a => panic!("{a:?}"),

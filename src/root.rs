@@ -1,0 +1,39 @@
+//! Preparing a ROOT: folders, the default self-signed server certificate, and the upgrade from the
+//! single-store layout (recorded in the audit log). Cheap when there is nothing to do, because
+//! every shell start runs it.
+
+use std::path::{Path, PathBuf};
+
+use crate::certs::store::{ensure_default, migrate_single_store, MigrationOutcome};
+use crate::store::{Store, Who};
+
+/// The root from `--root`, else `XSH_ROOT`, else the packaged default.
+pub fn resolve(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("XSH_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/lib/xsh"))
+}
+
+/// Creates what a root needs. Returns notes worth showing (migration, default certificate).
+pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
+    let store = Store::open(root).map_err(|e| e.to_string())?;
+    let mut notes = Vec::new();
+    let certs = root.join("certs");
+    let fresh = !certs.join("server.pem").exists();
+    if fresh {
+        let cfg = store.load().unwrap_or_default();
+        let host = crate::status::host_name(&cfg);
+        if ensure_default(root, &host).map_err(|e| format!("cannot create the default certificate: {e}"))? {
+            notes.push(format!("created the default self-signed server certificate for {host}"));
+        }
+    }
+    if !certs.join("client.pem").exists() {
+        let rep = migrate_single_store(root).map_err(|e| format!("cannot upgrade the certificate stores: {e}"))?;
+        if rep.outcome == MigrationOutcome::Migrated {
+            let copied: Vec<String> = rep.copied.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
+            let msg = copied.join(", ");
+            let _ = store.audit_note(&Who::current(), "Security Certificates Migration", "single store", &msg, "applied");
+            notes.push(format!("upgraded to two certificate stores: {msg}"));
+        }
+    }
+    Ok(notes)
+}
