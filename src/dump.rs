@@ -17,7 +17,10 @@ pub fn config_txt(cfg: &Config) -> String {
 
 /// The configuration as an XML document (namespace, `item="N"`, `valueSpaceRef`).
 pub fn config_xml(cfg: &Config) -> String {
-    xml::document(DocKind::Configuration, &config_items(cfg, &Default::default(), true))
+    xml::document(
+        DocKind::Configuration,
+        &config_items(cfg, &Default::default(), true),
+    )
 }
 
 /// Every status value as nested `*s` blocks.
@@ -29,18 +32,28 @@ pub fn status_txt(root: &Path, cfg: &Config) -> String {
 
 /// The status as an XML document.
 pub fn status_xml(root: &Path, cfg: &Config) -> String {
-    xml::document(DocKind::Status, &status_items(root, cfg, &Default::default()))
+    xml::document(
+        DocKind::Status,
+        &status_items(root, cfg, &Default::default()),
+    )
 }
 
 /// The product's file-name timestamp: `2026-03-25_03_20_11` (UTC).
 pub fn file_timestamp() -> String {
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year]-[month]-[day]_[hour]_[minute]_[second]");
-    now.format(&fmt).unwrap_or_else(|_| "0000-00-00_00_00_00".into())
+    now.format(&fmt)
+        .unwrap_or_else(|_| "0000-00-00_00_00_00".into())
 }
 
 /// Writes the four dump files into `folder`; returns their paths.
-pub fn write_all(root: &Path, cfg: &Config, folder: &Path, host: &str, ts: &str) -> std::io::Result<Vec<PathBuf>> {
+pub fn write_all(
+    root: &Path,
+    cfg: &Config,
+    folder: &Path,
+    host: &str,
+    ts: &str,
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(folder)?;
     let files = [
         (format!("xconf_dump_{host}_{ts}.txt"), config_txt(cfg)),

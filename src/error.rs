@@ -116,8 +116,8 @@ impl Code {
             PermissionDenied => "Permission denied",
             Store => "Store failure",
             CommandFailed => "Command failed",
-            LineTooLong | InvalidUtf8 | NulByte | ControlChar | UnterminatedQuote | BadResultId | Unexpected
-            | BodyUnterminated | BadLengthPrefix => "Syntax error",
+            LineTooLong | InvalidUtf8 | NulByte | ControlChar | UnterminatedQuote | BadResultId
+            | Unexpected | BodyUnterminated | BadLengthPrefix => "Syntax error",
         }
     }
 }
@@ -148,7 +148,14 @@ pub struct ShellError {
 
 impl ShellError {
     pub fn new(code: Code, column: usize, message: impl Into<String>) -> Self {
-        ShellError { code, column, message: message.into(), expected: None, area: Area::Line, path: Vec::new() }
+        ShellError {
+            code,
+            column,
+            message: message.into(),
+            expected: None,
+            area: Area::Line,
+            path: Vec::new(),
+        }
     }
 
     pub fn expected(mut self, e: impl Into<String>) -> Self {
@@ -187,7 +194,13 @@ impl ShellError {
 
 impl fmt::Display for ShellError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at column {}: {}", self.code.as_str(), self.column, self.message)?;
+        write!(
+            f,
+            "{} at column {}: {}",
+            self.code.as_str(),
+            self.column,
+            self.message
+        )?;
         if let Some(e) = &self.expected {
             write!(f, "; expected {e}")?;
         }
@@ -204,15 +217,22 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .map(|c| {
             let cl = c.to_ascii_lowercase();
-            let d = if cl.starts_with(&w) || w.starts_with(&cl) { 0 } else { levenshtein(&w, &cl) };
+            let d = if cl.starts_with(&w) || w.starts_with(&cl) {
+                0
+            } else {
+                levenshtein(&w, &cl)
+            };
             (d, c)
         })
         .collect();
     scored.sort_by_key(|(d, _)| *d);
     let best = scored.first().map(|(d, _)| *d).unwrap_or(0);
     let limit = (w.chars().count() / 2).max(2);
-    let close: Vec<String> =
-        scored.iter().filter(|(d, _)| *d <= limit && *d <= best + 1).map(|(_, c)| c.to_string()).collect();
+    let close: Vec<String> = scored
+        .iter()
+        .filter(|(d, _)| *d <= limit && *d <= best + 1)
+        .map(|(_, c)| c.to_string())
+        .collect();
     if close.is_empty() {
         scored.into_iter().map(|(_, c)| c.to_string()).collect()
     } else {
@@ -240,7 +260,13 @@ mod tests {
 
     #[test]
     fn nearest_words() {
-        assert_eq!(nearest("Prot", ["Port", "Mode", "Certificate"]), vec!["Port".to_string()]);
-        assert_eq!(nearest("Cert", ["Port", "Certificate"]), vec!["Certificate".to_string()]);
+        assert_eq!(
+            nearest("Prot", ["Port", "Mode", "Certificate"]),
+            vec!["Port".to_string()]
+        );
+        assert_eq!(
+            nearest("Cert", ["Port", "Certificate"]),
+            vec!["Certificate".to_string()]
+        );
     }
 }

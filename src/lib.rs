@@ -2,14 +2,14 @@
 //! client-auth EKU sunset. The binaries are thin; the rooms below hold the work.
 #![forbid(unsafe_code)]
 pub mod certs;
-pub mod error;
-pub mod parse;
-pub mod schema;
 pub mod certs_status;
 pub mod commands;
 pub mod dump;
+pub mod error;
+pub mod parse;
 pub mod render;
 pub mod root;
+pub mod schema;
 pub mod shell;
 pub mod status;
 pub mod store;

@@ -9,8 +9,12 @@ use crate::store::{Store, Who};
 
 /// The root from `--root`, else `XSH_ROOT`, else the packaged default.
 pub fn resolve(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("XSH_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/var/lib/xsh"))
+    flag.or_else(|| {
+        std::env::var_os("XSH_ROOT")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(|| PathBuf::from("/var/lib/xsh"))
 }
 
 /// Creates what a root needs. Returns notes worth showing (migration, default certificate).
@@ -22,16 +26,31 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
     if fresh {
         let cfg = store.load().unwrap_or_default();
         let host = crate::status::host_name(&cfg);
-        if ensure_default(root, &host).map_err(|e| format!("cannot create the default certificate: {e}"))? {
-            notes.push(format!("created the default self-signed server certificate for {host}"));
+        if ensure_default(root, &host)
+            .map_err(|e| format!("cannot create the default certificate: {e}"))?
+        {
+            notes.push(format!(
+                "created the default self-signed server certificate for {host}"
+            ));
         }
     }
     if !certs.join("client.pem").exists() {
-        let rep = migrate_single_store(root).map_err(|e| format!("cannot upgrade the certificate stores: {e}"))?;
+        let rep = migrate_single_store(root)
+            .map_err(|e| format!("cannot upgrade the certificate stores: {e}"))?;
         if rep.outcome == MigrationOutcome::Migrated {
-            let copied: Vec<String> = rep.copied.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
+            let copied: Vec<String> = rep
+                .copied
+                .iter()
+                .map(|(a, b)| format!("{a} -> {b}"))
+                .collect();
             let msg = copied.join(", ");
-            let _ = store.audit_note(&Who::current(), "Security Certificates Migration", "single store", &msg, "applied");
+            let _ = store.audit_note(
+                &Who::current(),
+                "Security Certificates Migration",
+                "single store",
+                &msg,
+                "applied",
+            );
             notes.push(format!("upgraded to two certificate stores: {msg}"));
         }
     }

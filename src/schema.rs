@@ -42,7 +42,9 @@ pub enum ValueSpace {
 }
 
 impl ValueSpace {
-    /// Checks `raw` and returns the canonical stored form.
+    /// Checks `raw` and returns the canonical stored form; the error carries no detail because
+    /// the caller reports the value space itself.
+    #[allow(clippy::result_unit_err)]
     pub fn validate(&self, raw: &str) -> Result<String, ()> {
         match self {
             ValueSpace::Enum(words) => words
@@ -67,7 +69,11 @@ impl ValueSpace {
                 Ok(raw.to_string())
             }
             ValueSpace::AnyStr => Ok(raw.to_string()),
-            ValueSpace::AnyInt => raw.trim().parse::<i64>().map(|n| n.to_string()).map_err(|_| ()),
+            ValueSpace::AnyInt => raw
+                .trim()
+                .parse::<i64>()
+                .map(|n| n.to_string())
+                .map_err(|_| ()),
         }
     }
 
@@ -142,7 +148,11 @@ pub struct CommandSpec {
 impl CommandSpec {
     /// Finds a parameter by name, case-insensitively, accepting a unique prefix.
     pub fn param(&self, name: &str) -> Option<&Param> {
-        if let Some(p) = self.params.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        if let Some(p) = self
+            .params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+        {
             return Some(p);
         }
         let mut hits = self.params.iter().filter(|p| starts_with_ci(&p.name, name));
@@ -226,7 +236,10 @@ impl Tree {
     /// Exact (case-insensitive) match wins; otherwise a unique prefix.
     pub fn lookup(&self, parent: Option<NodeId>, word: &str) -> Lookup {
         let kids = self.children_of(parent);
-        if let Some(&id) = kids.iter().find(|&&id| self.nodes[id].name.eq_ignore_ascii_case(word)) {
+        if let Some(&id) = kids
+            .iter()
+            .find(|&&id| self.nodes[id].name.eq_ignore_ascii_case(word))
+        {
             return Lookup::Found(id);
         }
         let hits: Vec<NodeId> = kids
@@ -243,7 +256,10 @@ impl Tree {
 
     /// Names of the children of `parent`, in schema order.
     pub fn child_names(&self, parent: Option<NodeId>) -> Vec<String> {
-        self.children_of(parent).iter().map(|&id| self.nodes[id].name.clone()).collect()
+        self.children_of(parent)
+            .iter()
+            .map(|&id| self.nodes[id].name.clone())
+            .collect()
     }
 
     /// The path of node names from a root down to `id`.
@@ -276,7 +292,11 @@ impl Tree {
             .collect()
     }
 
-    fn insert(&mut self, words: &[(String, Option<(u32, u32)>)], line: usize) -> Result<NodeId, SchemaError> {
+    fn insert(
+        &mut self,
+        words: &[(String, Option<(u32, u32)>)],
+        line: usize,
+    ) -> Result<NodeId, SchemaError> {
         let mut parent: Option<NodeId> = None;
         for (name, inst) in words {
             let existing = self
@@ -289,7 +309,9 @@ impl Tree {
                     if self.nodes[id].instances != *inst {
                         return Err(SchemaError {
                             line,
-                            message: format!("'{name}' is declared with two different instance ranges"),
+                            message: format!(
+                                "'{name}' is declared with two different instance ranges"
+                            ),
                         });
                     }
                     id
@@ -314,7 +336,10 @@ impl Tree {
             };
             parent = Some(id);
         }
-        parent.ok_or_else(|| SchemaError { line, message: "empty path".into() })
+        parent.ok_or_else(|| SchemaError {
+            line,
+            message: "empty path".into(),
+        })
     }
 
     fn number_leaves(&mut self) {
@@ -364,18 +389,26 @@ impl Schema {
                 "[status]" => section = Section::Status,
                 "[commands]" => section = Section::Commands,
                 _ => {
-                    let (rest, rec) = record(text).map_err(|e| err(format!("cannot parse: {e}")))?;
+                    let (rest, rec) =
+                        record(text).map_err(|e| err(format!("cannot parse: {e}")))?;
                     if !rest.trim().is_empty() {
                         return Err(err(format!("unexpected text: {rest}")));
                     }
                     match (section, rec.kind) {
                         (Section::Config, "config") | (Section::Status, "status") => {
-                            let space = rec.space.ok_or_else(|| err("missing value space".into()))?;
+                            let space =
+                                rec.space.ok_or_else(|| err("missing value space".into()))?;
                             let default = rec.default.unwrap_or_default();
                             if section == Section::Config && space.validate(&default).is_err() {
-                                return Err(err(format!("default \"{default}\" is outside {space}")));
+                                return Err(err(format!(
+                                    "default \"{default}\" is outside {space}"
+                                )));
                             }
-                            let tree = if section == Section::Config { &mut s.config } else { &mut s.status };
+                            let tree = if section == Section::Config {
+                                &mut s.config
+                            } else {
+                                &mut s.status
+                            };
                             let id = tree.insert(&rec.path, line)?;
                             tree.nodes[id].leaf = Some(Leaf {
                                 space,
@@ -395,9 +428,11 @@ impl Schema {
                             last_command = Some(id);
                         }
                         (Section::Commands, "param") => {
-                            let cmd = last_command.ok_or_else(|| err("param before any command".into()))?;
+                            let cmd = last_command
+                                .ok_or_else(|| err("param before any command".into()))?;
                             let name = rec.path.first().map(|p| p.0.clone()).unwrap_or_default();
-                            let space = rec.space.ok_or_else(|| err("missing value space".into()))?;
+                            let space =
+                                rec.space.ok_or_else(|| err("missing value space".into()))?;
                             if let Some(spec) = s.commands.nodes[cmd].command.as_mut() {
                                 spec.params.push(Param {
                                     name,
@@ -408,7 +443,9 @@ impl Schema {
                                 });
                             }
                         }
-                        (_, kind) => return Err(err(format!("'{kind}' does not belong in this section"))),
+                        (_, kind) => {
+                            return Err(err(format!("'{kind}' does not belong in this section")))
+                        }
                     }
                 }
             }
@@ -437,14 +474,18 @@ fn ident(i: &str) -> IResult<&str, &str> {
 }
 
 fn number(i: &str) -> IResult<&str, i64> {
-    map_res((opt(char('-')), digit1), |(neg, d): (Option<char>, &str)| {
-        d.parse::<i64>().map(|n| if neg.is_some() { -n } else { n })
-    })
+    map_res(
+        (opt(char('-')), digit1),
+        |(neg, d): (Option<char>, &str)| {
+            d.parse::<i64>().map(|n| if neg.is_some() { -n } else { n })
+        },
+    )
     .parse(i)
 }
 
 fn instance_range(i: &str) -> IResult<&str, (u32, u32)> {
-    let (i, (_, _, a, _, b, _)) = (space1, char('['), number, tag(".."), number, char(']')).parse(i)?;
+    let (i, (_, _, a, _, b, _)) =
+        (space1, char('['), number, tag(".."), number, char(']')).parse(i)?;
     Ok((i, (a.max(0) as u32, b.max(0) as u32)))
 }
 
@@ -453,15 +494,34 @@ pub fn value_space(i: &str) -> IResult<&str, ValueSpace> {
     let (i, _) = char('<').parse(i)?;
     let (i, vs) = alt((
         |i| {
-            let (i, (_, _, _, a, _, _, _, b)) =
-                (char('S'), char(':'), space0, number, space0, char(','), space0, number).parse(i)?;
-            Ok((i, ValueSpace::Str { min: a.max(0) as usize, max: b.max(0) as usize }))
+            let (i, (_, _, _, a, _, _, _, b)) = (
+                char('S'),
+                char(':'),
+                space0,
+                number,
+                space0,
+                char(','),
+                space0,
+                number,
+            )
+                .parse(i)?;
+            Ok((
+                i,
+                ValueSpace::Str {
+                    min: a.max(0) as usize,
+                    max: b.max(0) as usize,
+                },
+            ))
         },
         |i| {
             let (i, (a, _, b)) = (number, tag(".."), number).parse(i)?;
             Ok((i, ValueSpace::Int { min: a, max: b }))
         },
-        |i| tag("Integer").parse(i).map(|(i, _)| (i, ValueSpace::AnyInt)),
+        |i| {
+            tag("Integer")
+                .parse(i)
+                .map(|(i, _)| (i, ValueSpace::AnyInt))
+        },
         |i| {
             let (i, first) = ident(i)?;
             let mut words = vec![first.to_string()];
@@ -482,7 +542,8 @@ pub fn value_space(i: &str) -> IResult<&str, ValueSpace> {
 }
 
 fn record(i: &str) -> IResult<&str, Record<'_>> {
-    let (mut i, kind) = alt((tag("config"), tag("status"), tag("command"), tag("param"))).parse(i)?;
+    let (mut i, kind) =
+        alt((tag("config"), tag("status"), tag("command"), tag("param"))).parse(i)?;
     let mut rec = Record {
         kind,
         path: Vec::new(),
@@ -536,8 +597,13 @@ fn record(i: &str) -> IResult<&str, Record<'_>> {
                 rest
             }
             "body" => {
-                let (rest, (_, b)) = (space1, alt((tag("optional"), tag("required")))).parse(rest)?;
-                rec.body = if b == "optional" { BodyKind::Optional } else { BodyKind::Required };
+                let (rest, (_, b)) =
+                    (space1, alt((tag("optional"), tag("required")))).parse(rest)?;
+                rec.body = if b == "optional" {
+                    BodyKind::Optional
+                } else {
+                    BodyKind::Required
+                };
                 rest
             }
             _ => {
@@ -554,7 +620,11 @@ fn record(i: &str) -> IResult<&str, Record<'_>> {
 }
 
 fn is_attr(s: &str) -> bool {
-    ["default ", "deprecated ", "help ", "body ", "(r)"].iter().any(|k| s.starts_with(k)) || s == "ro" || s.starts_with("ro ")
+    ["default ", "deprecated ", "help ", "body ", "(r)"]
+        .iter()
+        .any(|k| s.starts_with(k))
+        || s == "ro"
+        || s.starts_with("ro ")
 }
 
 #[cfg(test)]
@@ -575,9 +645,18 @@ mod tests {
 
     #[test]
     fn value_spaces() {
-        assert_eq!(value_space("<On/Off>").unwrap().1, ValueSpace::Enum(vec!["On".into(), "Off".into()]));
-        assert_eq!(value_space("<1..65534>").unwrap().1, ValueSpace::Int { min: 1, max: 65534 });
-        assert_eq!(value_space("<S: 0, 255>").unwrap().1, ValueSpace::Str { min: 0, max: 255 });
+        assert_eq!(
+            value_space("<On/Off>").unwrap().1,
+            ValueSpace::Enum(vec!["On".into(), "Off".into()])
+        );
+        assert_eq!(
+            value_space("<1..65534>").unwrap().1,
+            ValueSpace::Int { min: 1, max: 65534 }
+        );
+        assert_eq!(
+            value_space("<S: 0, 255>").unwrap().1,
+            ValueSpace::Str { min: 0, max: 255 }
+        );
         let on_off = ValueSpace::Enum(vec!["On".into(), "Off".into()]);
         assert_eq!(on_off.validate("ON"), Ok("On".to_string()));
         assert!(on_off.validate("maybe").is_err());

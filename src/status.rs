@@ -67,7 +67,10 @@ pub fn host_name(cfg: &Config) -> String {
             return v.to_string();
         }
     }
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Collects every status value this shell can know now.
@@ -84,12 +87,19 @@ pub fn collect(root: &Path, cfg: &Config) -> BTreeMap<Key, String> {
     put("SystemUnit Name", host_name(cfg));
     let uptime = std::fs::read_to_string("/proc/uptime")
         .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|x| x.parse::<f64>().ok())
+        })
         .map(|f| (f as u64).to_string())
         .unwrap_or_else(|| "0".into());
     put("SystemUnit Uptime", uptime);
     put("SystemUnit Root", root.display().to_string());
-    put("SystemUnit Configuration Generation", cfg.generation.to_string());
+    put(
+        "SystemUnit Configuration Generation",
+        cfg.generation.to_string(),
+    );
     match live_agent(root) {
         Some(a) => {
             put("Agent Running", "True".into());
@@ -103,7 +113,10 @@ pub fn collect(root: &Path, cfg: &Config) -> BTreeMap<Key, String> {
         }
         None => {
             put("Agent Running", "False".into());
-            put("Agent LastReload Result", "no agent is running on this root (start it with: xagent --root ROOT)".into());
+            put(
+                "Agent LastReload Result",
+                "no agent is running on this root (start it with: xagent --root ROOT)".into(),
+            );
         }
     }
     for (w, v) in crate::certs_status::collect(root) {

@@ -30,7 +30,12 @@ fn main() -> ExitCode {
             for p in &cfg.problems {
                 eprintln!("xagent: xconf.txt line {}: {}", p.line, p.message);
             }
-            println!("xagent: loaded configuration generation {} ({} values) from {}", cfg.generation, cfg.values.len(), root.display());
+            println!(
+                "xagent: loaded configuration generation {} ({} values) from {}",
+                cfg.generation,
+                cfg.values.len(),
+                root.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -68,7 +68,11 @@ fn parse_args() -> Result<Args, String> {
             "--print-xsd" => a.print_xsd = Some(value("--print-xsd")?),
             "-h" | "--help" => return Err(String::new()),
             "--version" | "-V" => {
-                println!("xsh {} ({})", env!("CARGO_PKG_VERSION"), xsh::schema::VERSION);
+                println!(
+                    "xsh {} ({})",
+                    env!("CARGO_PKG_VERSION"),
+                    xsh::schema::VERSION
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument '{other}'")),
@@ -149,10 +153,18 @@ fn main() -> ExitCode {
     if args.dump_config.is_some() || args.dump_status.is_some() {
         return ExitCode::SUCCESS;
     }
-    let opts = RunOptions { stop_on_error: args.stop_on_error, editor: args.editor, prompt: args.prompt.clone(), banner: args.banner };
+    let opts = RunOptions {
+        stop_on_error: args.stop_on_error,
+        editor: args.editor,
+        prompt: args.prompt.clone(),
+        banner: args.banner,
+    };
     // Under ForceCommand the client's command arrives in SSH_ORIGINAL_COMMAND; `tsh`/`xsh` alone
     // (what automation libraries exec) means an ordinary session.
-    let command = args.command.clone().or_else(|| std::env::var("SSH_ORIGINAL_COMMAND").ok());
+    let command = args
+        .command
+        .clone()
+        .or_else(|| std::env::var("SSH_ORIGINAL_COMMAND").ok());
     let ok = match command {
         Some(c) if !is_session_word(&c) => run_command(&mut session, &c, &opts),
         _ => {

@@ -14,12 +14,19 @@ use crate::store::Config;
 
 /// The first value of parameter `name`.
 pub fn param<'a>(params: &'a [ParamValue], name: &str) -> Option<&'a str> {
-    params.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+    params
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.as_str())
 }
 
 /// A successful result named after the command.
 pub fn ok(name: &str, fields: Vec<Item>) -> CommandResult {
-    CommandResult { name: name.to_string(), status: ResultStatus::Ok, fields }
+    CommandResult {
+        name: name.to_string(),
+        status: ResultStatus::Ok,
+        fields,
+    }
 }
 
 /// A command failure with a reason, as `(status=Error)`.
@@ -32,19 +39,41 @@ pub fn failed(path: &str, message: impl Into<String>) -> ShellError {
 /// Refuses a write for a read-only session, with an audit record of the attempt.
 pub fn require_write(session: &Session, path: &str) -> Result<(), ShellError> {
     if session.read_only {
-        let _ = session.store.audit_refused(&session.who, &format!("xCommand {path}"), "", "read-only role");
-        return Err(ShellError::new(Code::PermissionDenied, 0, format!("user '{}' has a read-only role; xCommand {path} changes the system", session.who.user))
-            .expected("membership of the admin group")
-            .area(Area::Command)
-            .path(path.split(' ').map(str::to_string).collect()));
+        let _ = session.store.audit_refused(
+            &session.who,
+            &format!("xCommand {path}"),
+            "",
+            "read-only role",
+        );
+        return Err(ShellError::new(
+            Code::PermissionDenied,
+            0,
+            format!(
+                "user '{}' has a read-only role; xCommand {path} changes the system",
+                session.who.user
+            ),
+        )
+        .expected("membership of the admin group")
+        .area(Area::Command)
+        .path(path.split(' ').map(str::to_string).collect()));
     }
     Ok(())
 }
 
 /// Runs the command at `node`.
-pub fn run(session: &mut Session, node: NodeId, params: &[ParamValue], body: Option<String>, tx: Option<&mut Config>) -> Result<CommandResult, ShellError> {
+pub fn run(
+    session: &mut Session,
+    node: NodeId,
+    params: &[ParamValue],
+    body: Option<String>,
+    tx: Option<&mut Config>,
+) -> Result<CommandResult, ShellError> {
     let tree = &schema().commands;
-    let words: Vec<&str> = tree.ancestry(node).iter().map(|&n| tree.nodes[n].name.as_str()).collect();
+    let words: Vec<&str> = tree
+        .ancestry(node)
+        .iter()
+        .map(|&n| tree.nodes[n].name.as_str())
+        .collect();
     let path = words.join(" ");
     let name = crate::render::command_result_name(tree, node);
     match path.as_str() {
@@ -52,12 +81,39 @@ pub fn run(session: &mut Session, node: NodeId, params: &[ParamValue], body: Opt
             let folder = PathBuf::from(param(params, "Folder").unwrap_or("."));
             let cfg = match tx {
                 Some(c) => c.clone(),
-                None => session.store.load().map_err(|e| failed(&path, e.to_string()))?,
+                None => session
+                    .store
+                    .load()
+                    .map_err(|e| failed(&path, e.to_string()))?,
             };
             let host = crate::status::host_name(&cfg);
-            let files = crate::dump::write_all(&session.root, &cfg, &folder, &host, &crate::dump::file_timestamp())
-                .map_err(|e| failed(&path, format!("cannot write dumps into {}: {e}", folder.display())))?;
-            Ok(ok(&name, files.iter().enumerate().map(|(i, f)| Item::instance("File", i as u32 + 1, vec![Item::leaf("Path", f.display().to_string())])).collect()))
+            let files = crate::dump::write_all(
+                &session.root,
+                &cfg,
+                &folder,
+                &host,
+                &crate::dump::file_timestamp(),
+            )
+            .map_err(|e| {
+                failed(
+                    &path,
+                    format!("cannot write dumps into {}: {e}", folder.display()),
+                )
+            })?;
+            Ok(ok(
+                &name,
+                files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        Item::instance(
+                            "File",
+                            i as u32 + 1,
+                            vec![Item::leaf("Path", f.display().to_string())],
+                        )
+                    })
+                    .collect(),
+            ))
         }
         "Configuration Reset" => {
             require_write(session, &path)?;
@@ -67,13 +123,28 @@ pub fn run(session: &mut Session, node: NodeId, params: &[ParamValue], body: Opt
             let key = match parse_line(&probe) {
                 Ok(r) => match r.action {
                     Action::ConfigSet { key, .. } => key,
-                    _ => return Err(failed(&path, format!("'{target}' is not a configuration leaf"))),
+                    _ => {
+                        return Err(failed(
+                            &path,
+                            format!("'{target}' is not a configuration leaf"),
+                        ))
+                    }
                 },
                 Err(e) if e.code == Code::IllegalValue => match parse_key(&target) {
                     Some(k) => k,
-                    None => return Err(failed(&path, format!("'{target}' is not a configuration leaf"))),
+                    None => {
+                        return Err(failed(
+                            &path,
+                            format!("'{target}' is not a configuration leaf"),
+                        ))
+                    }
                 },
-                Err(e) => return Err(ShellError { area: Area::Command, ..e }),
+                Err(e) => {
+                    return Err(ShellError {
+                        area: Area::Command,
+                        ..e
+                    })
+                }
             };
             let reset = |cfg: &mut Config| {
                 cfg.values.remove(&key);
@@ -81,13 +152,21 @@ pub fn run(session: &mut Session, node: NodeId, params: &[ParamValue], body: Opt
             match tx {
                 Some(c) => reset(c),
                 None => {
-                    session.store.transact(&session.who.clone(), reset).map_err(|e| failed(&path, e.to_string()))?;
+                    session
+                        .store
+                        .transact(&session.who.clone(), reset)
+                        .map_err(|e| failed(&path, e.to_string()))?;
                 }
             }
             Ok(ok(&name, vec![]))
         }
-        p if p.starts_with("Security Certificates") => certs::run(session, &path, &name, params, body),
-        "DiagnosticLogging Collect" => Err(failed(&path, "the diagnostic bundle is not available in this build yet")),
+        p if p.starts_with("Security Certificates") => {
+            certs::run(session, &path, &name, params, body)
+        }
+        "DiagnosticLogging Collect" => Err(failed(
+            &path,
+            "the diagnostic bundle is not available in this build yet",
+        )),
         _ => Err(failed(&path, format!("xCommand {path} has no handler"))),
     }
 }

@@ -9,16 +9,21 @@ use crate::schema::{schema, Lookup, Tree};
 pub fn normalize(raw: &str) -> Result<String, String> {
     let s = schema();
     let mut segs = raw.trim_matches('/').split('/').filter(|x| !x.is_empty());
-    let root = segs.next().ok_or_else(|| "empty feedback path".to_string())?;
-    let (tree, top): (&Tree, &str) = if "configuration".starts_with(&root.to_ascii_lowercase()) && root.len() >= 4 {
-        (&s.config, "Configuration")
-    } else if "status".starts_with(&root.to_ascii_lowercase()) && root.len() >= 4 {
-        (&s.status, "Status")
-    } else if root.eq_ignore_ascii_case("event") || root.eq_ignore_ascii_case("command") {
-        return Err(format!("feedback on /{root} is not supported; use /Configuration or /Status"));
-    } else {
-        return Err(format!("'{root}' is not Configuration or Status"));
-    };
+    let root = segs
+        .next()
+        .ok_or_else(|| "empty feedback path".to_string())?;
+    let (tree, top): (&Tree, &str) =
+        if "configuration".starts_with(&root.to_ascii_lowercase()) && root.len() >= 4 {
+            (&s.config, "Configuration")
+        } else if "status".starts_with(&root.to_ascii_lowercase()) && root.len() >= 4 {
+            (&s.status, "Status")
+        } else if root.eq_ignore_ascii_case("event") || root.eq_ignore_ascii_case("command") {
+            return Err(format!(
+                "feedback on /{root} is not supported; use /Configuration or /Status"
+            ));
+        } else {
+            return Err(format!("'{root}' is not Configuration or Status"));
+        };
     let mut out = format!("/{top}");
     let mut parent = None;
     for seg in segs {
@@ -42,7 +47,9 @@ pub fn normalize(raw: &str) -> Result<String, String> {
         if let Some(k) = idx {
             match node.instances {
                 Some((lo, hi)) if k >= lo && k <= hi => out.push_str(&format!("[{k}]")),
-                Some((lo, hi)) => return Err(format!("{}[{k}] is outside [{lo}..{hi}]", node.name)),
+                Some((lo, hi)) => {
+                    return Err(format!("{}[{k}] is outside [{lo}..{hi}]", node.name))
+                }
                 None => return Err(format!("{} has no instances", node.name)),
             }
         }
@@ -74,12 +81,30 @@ mod tests {
 
     #[test]
     fn normalizes_and_matches() {
-        assert_eq!(normalize("/configuration/sip/tls").unwrap(), "/Configuration/SIP/TLS");
-        assert_eq!(normalize("/Status/Zones/Zone[1]").unwrap(), "/Status/Zones/Zone[1]");
+        assert_eq!(
+            normalize("/configuration/sip/tls").unwrap(),
+            "/Configuration/SIP/TLS"
+        );
+        assert_eq!(
+            normalize("/Status/Zones/Zone[1]").unwrap(),
+            "/Status/Zones/Zone[1]"
+        );
         assert!(normalize("/Configuration/Nope").is_err());
-        assert!(matches("/Configuration/SIP/TLS", "/Configuration/SIP/TLS/Port"));
-        assert!(!matches("/Configuration/SIP/TLS", "/Configuration/SIP/TLSX"));
-        assert!(matches("/Status/Zones/Zone", "/Status/Zones/Zone[4]/Status"));
-        assert!(!matches("/Status/Zones/Zone[1]", "/Status/Zones/Zone[4]/Status"));
+        assert!(matches(
+            "/Configuration/SIP/TLS",
+            "/Configuration/SIP/TLS/Port"
+        ));
+        assert!(!matches(
+            "/Configuration/SIP/TLS",
+            "/Configuration/SIP/TLSX"
+        ));
+        assert!(matches(
+            "/Status/Zones/Zone",
+            "/Status/Zones/Zone[4]/Status"
+        ));
+        assert!(!matches(
+            "/Status/Zones/Zone[1]",
+            "/Status/Zones/Zone[4]/Status"
+        ));
     }
 }

@@ -3,10 +3,10 @@
 //! It knows the shapes of the language (words, quoted values, `:`, `?`, `??`, the
 //! `| resultId="..."` suffix) and nothing of the schema.
 
+use nom::branch::alt;
 use nom::bytes::complete::{escaped_transform, is_not};
 use nom::character::complete::char;
 use nom::combinator::{cut, value};
-use nom::branch::alt;
 use nom::sequence::delimited;
 use nom::{IResult, Parser};
 
@@ -92,17 +92,24 @@ pub fn check_bytes(raw: &[u8]) -> Result<&str, ShellError> {
         Err(e) => {
             let good = &raw[..e.valid_up_to()];
             let col = String::from_utf8_lossy(good).chars().count() + 1;
-            return Err(ShellError::new(Code::InvalidUtf8, col, "invalid utf-8 byte sequence")
-                .expected("utf-8 text"));
+            return Err(
+                ShellError::new(Code::InvalidUtf8, col, "invalid utf-8 byte sequence")
+                    .expected("utf-8 text"),
+            );
         }
     };
     for (n, c) in s.chars().enumerate() {
         if c == '\0' {
-            return Err(ShellError::new(Code::NulByte, n + 1, "nul byte in line").expected("printable text"));
+            return Err(ShellError::new(Code::NulByte, n + 1, "nul byte in line")
+                .expected("printable text"));
         }
         if c.is_control() && c != '\t' {
-            return Err(ShellError::new(Code::ControlChar, n + 1, format!("control character {:?} in line", c))
-                .expected("printable text"));
+            return Err(ShellError::new(
+                Code::ControlChar,
+                n + 1,
+                format!("control character {:?} in line", c),
+            )
+            .expected("printable text"));
         }
     }
     Ok(s)
@@ -135,20 +142,32 @@ pub fn lex(line: &str) -> Result<Lexed, ShellError> {
             match quoted(rest) {
                 Ok((r, s)) => {
                     let used = rest.len() - r.len();
-                    out.tokens.push(Token { tok: Tok::Quoted(s), col, glued });
+                    out.tokens.push(Token {
+                        tok: Tok::Quoted(s),
+                        col,
+                        glued,
+                    });
                     i += used;
                     prev_end = Some(i);
                     after_colon = false;
                     continue;
                 }
                 Err(_) => {
-                    return Err(ShellError::new(Code::UnterminatedQuote, col, "quoted value has no closing quote")
-                        .expected("a closing '\"' (write \\\" for a quote inside the value)"));
+                    return Err(ShellError::new(
+                        Code::UnterminatedQuote,
+                        col,
+                        "quoted value has no closing quote",
+                    )
+                    .expected("a closing '\"' (write \\\" for a quote inside the value)"));
                 }
             }
         }
         if c == ':' && !after_colon {
-            out.tokens.push(Token { tok: Tok::Colon, col, glued });
+            out.tokens.push(Token {
+                tok: Tok::Colon,
+                col,
+                glued,
+            });
             i += 1;
             prev_end = Some(i);
             after_colon = true;
@@ -158,8 +177,16 @@ pub fn lex(line: &str) -> Result<Lexed, ShellError> {
             let double = rest.starts_with("??");
             let n = if double { 2 } else { 1 };
             let next = rest[n..].chars().next();
-            if !after_colon || next.is_none() || next.is_some_and(char::is_whitespace) || next == Some('|') {
-                out.tokens.push(Token { tok: if double { Tok::HelpAll } else { Tok::Help }, col, glued });
+            if !after_colon
+                || next.is_none()
+                || next.is_some_and(char::is_whitespace)
+                || next == Some('|')
+            {
+                out.tokens.push(Token {
+                    tok: if double { Tok::HelpAll } else { Tok::Help },
+                    col,
+                    glued,
+                });
                 i += n;
                 prev_end = Some(i);
                 continue;
@@ -167,12 +194,18 @@ pub fn lex(line: &str) -> Result<Lexed, ShellError> {
         }
         // A bare token. After ':' it is a value and may hold ':' or '?' (an IPv6 address, a time).
         let len: usize = if after_colon {
-            rest.find(|ch: char| ch.is_whitespace() || ch == '|' || ch == '"').unwrap_or(rest.len())
+            rest.find(|ch: char| ch.is_whitespace() || ch == '|' || ch == '"')
+                .unwrap_or(rest.len())
         } else {
-            rest.find(|ch: char| !is_word_char(ch)).unwrap_or(rest.len())
+            rest.find(|ch: char| !is_word_char(ch))
+                .unwrap_or(rest.len())
         };
         let len = len.max(c.len_utf8());
-        out.tokens.push(Token { tok: Tok::Word(rest[..len].to_string()), col, glued });
+        out.tokens.push(Token {
+            tok: Tok::Word(rest[..len].to_string()),
+            col,
+            glued,
+        });
         i += len;
         prev_end = Some(i);
         after_colon = false;
@@ -229,7 +262,10 @@ mod tests {
     #[test]
     fn lexes_set_with_colon_glued() {
         let l = lex("xconfiguration SIP TLS Mode: ON").unwrap();
-        assert_eq!(words(&l), ["xconfiguration", "SIP", "TLS", "Mode", ":", "ON"]);
+        assert_eq!(
+            words(&l),
+            ["xconfiguration", "SIP", "TLS", "Mode", ":", "ON"]
+        );
         assert!(l.tokens[4].glued);
     }
 
@@ -262,6 +298,9 @@ mod tests {
     fn check_bytes_errors() {
         assert_eq!(check_bytes(b"ab\xffc").unwrap_err().column, 3);
         assert_eq!(check_bytes(b"a\0").unwrap_err().code, Code::NulByte);
-        assert_eq!(check_bytes(&vec![b'a'; MAX_LINE + 1]).unwrap_err().code, Code::LineTooLong);
+        assert_eq!(
+            check_bytes(&vec![b'a'; MAX_LINE + 1]).unwrap_err().code,
+            Code::LineTooLong
+        );
     }
 }

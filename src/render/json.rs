@@ -49,19 +49,32 @@ fn members(list: &[Item], out: &mut String) {
                 value_obj(value, out);
                 i += 1;
             }
-            Item::Node { name, item: None, children } => {
+            Item::Node {
+                name,
+                item: None,
+                children,
+            } => {
                 string(name, out);
                 out.push_str(":{");
                 members(children, out);
                 out.push('}');
                 i += 1;
             }
-            Item::Node { name, item: Some(_), .. } => {
+            Item::Node {
+                name,
+                item: Some(_),
+                ..
+            } => {
                 // Consecutive instances of one node become one array.
                 string(name, out);
                 out.push_str(":[");
                 let mut firsti = true;
-                while let Some(Item::Node { name: n2, item: Some(id), children }) = list.get(i) {
+                while let Some(Item::Node {
+                    name: n2,
+                    item: Some(id),
+                    children,
+                }) = list.get(i)
+                {
                     if n2 != name {
                         break;
                     }
@@ -148,7 +161,9 @@ pub fn help(lines: &[String], result_id: Option<&str>) -> String {
 /// The product's status word for an error.
 pub fn error_status(e: &ShellError) -> ResultStatus {
     match e.code {
-        Code::UnknownParam | Code::MissingParam | Code::IllegalParam | Code::BodyMismatch => ResultStatus::ParameterError,
+        Code::UnknownParam | Code::MissingParam | Code::IllegalParam | Code::BodyMismatch => {
+            ResultStatus::ParameterError
+        }
         Code::MissingValue if e.area == Area::Command => ResultStatus::ParameterError,
         _ => ResultStatus::Error,
     }
@@ -170,7 +185,16 @@ pub fn error(e: &ShellError, result_id: Option<&str>, command_name: Option<&str>
         }
     };
     let mut out = String::from("{");
-    if e.area == Area::Configuration && matches!(e.code, Code::IllegalValue | Code::MissingValue | Code::ReadOnly | Code::Deprecated | Code::PermissionDenied) {
+    if e.area == Area::Configuration
+        && matches!(
+            e.code,
+            Code::IllegalValue
+                | Code::MissingValue
+                | Code::ReadOnly
+                | Code::Deprecated
+                | Code::PermissionDenied
+        )
+    {
         string("Configuration", &mut out);
         out.push(':');
         for w in &e.path {

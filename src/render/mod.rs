@@ -16,21 +16,41 @@ use crate::store::config::instances_in;
 /// A node of an output document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    Leaf { name: String, value: String, space_ref: Option<String> },
-    Node { name: String, item: Option<u32>, children: Vec<Item> },
+    Leaf {
+        name: String,
+        value: String,
+        space_ref: Option<String>,
+    },
+    Node {
+        name: String,
+        item: Option<u32>,
+        children: Vec<Item>,
+    },
 }
 
 impl Item {
     pub fn leaf(name: impl Into<String>, value: impl Into<String>) -> Item {
-        Item::Leaf { name: name.into(), value: value.into(), space_ref: None }
+        Item::Leaf {
+            name: name.into(),
+            value: value.into(),
+            space_ref: None,
+        }
     }
 
     pub fn node(name: impl Into<String>, children: Vec<Item>) -> Item {
-        Item::Node { name: name.into(), item: None, children }
+        Item::Node {
+            name: name.into(),
+            item: None,
+            children,
+        }
     }
 
     pub fn instance(name: impl Into<String>, n: u32, children: Vec<Item>) -> Item {
-        Item::Node { name: name.into(), item: Some(n), children }
+        Item::Node {
+            name: name.into(),
+            item: Some(n),
+            children,
+        }
     }
 }
 
@@ -104,7 +124,12 @@ pub fn build<'a>(
     addr: &Addr,
     with_space_refs: bool,
 ) -> Vec<Item> {
-    let ctx = Ctx { tree, keys, get, with_space_refs };
+    let ctx = Ctx {
+        tree,
+        keys,
+        get,
+        with_space_refs,
+    };
     let roots: Vec<NodeId> = match addr.steps.first() {
         Some(s) => vec![s.node],
         None => tree.roots.clone(),
@@ -125,27 +150,49 @@ struct Ctx<'t, 'a> {
 
 impl Ctx<'_, '_> {
     /// Emits node `id` (at depth `depth` of `addr`) into `out`.
-    fn node(&self, id: NodeId, addr: &Addr, depth: usize, inst: &mut Vec<u32>, out: &mut Vec<Item>) {
+    fn node(
+        &self,
+        id: NodeId,
+        addr: &Addr,
+        depth: usize,
+        inst: &mut Vec<u32>,
+        out: &mut Vec<Item>,
+    ) {
         let n = &self.tree.nodes[id];
         let step = addr.steps.get(depth).filter(|s| s.node == id);
         if let Some(leaf) = &n.leaf {
-            let key = Key { leaf: id, inst: inst.clone() };
+            let key = Key {
+                leaf: id,
+                inst: inst.clone(),
+            };
             if let Some(v) = (self.get)(&key) {
                 let space_ref = self.with_space_refs.then(|| leaf.space.type_name());
-                out.push(Item::Leaf { name: n.name.clone(), value: v, space_ref });
+                out.push(Item::Leaf {
+                    name: n.name.clone(),
+                    value: v,
+                    space_ref,
+                });
             }
             return;
         }
         let children_for = |ctx: &Self, inst: &mut Vec<u32>| {
             let mut kids = Vec::new();
-            let next = if step.is_some() { addr.steps.get(depth + 1) } else { None };
+            let next = if step.is_some() {
+                addr.steps.get(depth + 1)
+            } else {
+                None
+            };
             for &c in &n.children {
                 if let Some(ns) = next {
                     if ns.node != c {
                         continue;
                     }
                 }
-                let sub_depth = if next.is_some() { depth + 1 } else { usize::MAX };
+                let sub_depth = if next.is_some() {
+                    depth + 1
+                } else {
+                    usize::MAX
+                };
                 ctx.node(c, addr, sub_depth, inst, &mut kids);
             }
             kids
@@ -173,7 +220,12 @@ impl Ctx<'_, '_> {
 }
 
 /// Renders an error in the given mode, with the result tag.
-pub fn error(mode: OutputMode, e: &ShellError, result_id: Option<&str>, command_name: Option<&str>) -> String {
+pub fn error(
+    mode: OutputMode,
+    e: &ShellError,
+    result_id: Option<&str>,
+    command_name: Option<&str>,
+) -> String {
     match mode {
         OutputMode::Terminal => terminal::error(e, result_id, command_name),
         OutputMode::Xml => xml::error(e, result_id, command_name),
@@ -183,7 +235,11 @@ pub fn error(mode: OutputMode, e: &ShellError, result_id: Option<&str>, command_
 
 /// The `<Name>Result` name of a command node: its path words joined.
 pub fn command_result_name(tree: &Tree, node: NodeId) -> String {
-    let mut s: String = tree.ancestry(node).iter().map(|&n| tree.nodes[n].name.as_str()).collect();
+    let mut s: String = tree
+        .ancestry(node)
+        .iter()
+        .map(|&n| tree.nodes[n].name.as_str())
+        .collect();
     s.push_str("Result");
     s
 }

@@ -22,7 +22,11 @@ fn config_item(it: &Item, prefix: &mut String, out: &mut String) {
             out.push_str(&quote(value));
             out.push('\n');
         }
-        Item::Node { name, item, children } => {
+        Item::Node {
+            name,
+            item,
+            children,
+        } => {
             let len = prefix.len();
             prefix.push(' ');
             prefix.push_str(name);
@@ -45,7 +49,11 @@ pub fn status(items: &[Item], out: &mut String) {
             Item::Leaf { name, value, .. } => {
                 out.push_str(&format!("*s {name}: {}\n*s/end\n", quote(value)));
             }
-            Item::Node { name, item, children } => {
+            Item::Node {
+                name,
+                item,
+                children,
+            } => {
                 match item {
                     Some(n) => out.push_str(&format!("*s {name} {n}: /\n")),
                     None => out.push_str(&format!("*s {name}: /\n")),
@@ -70,7 +78,11 @@ fn nested(it: &Item, indent: usize, out: &mut String) {
             out.push_str(&quote(value));
             out.push('\n');
         }
-        Item::Node { name, item, children } => {
+        Item::Node {
+            name,
+            item,
+            children,
+        } => {
             out.push_str(name);
             if let Some(n) = item {
                 out.push(' ');
@@ -115,20 +127,29 @@ pub fn error(e: &ShellError, result_id_tag: Option<&str>, command_name: Option<&
     };
     match e.area {
         Area::Configuration | Area::Status => {
-            let (mark, verb) = if e.area == Area::Configuration { ("*c", "xConfiguration") } else { ("*s", "xStatus") };
+            let (mark, verb) = if e.area == Area::Configuration {
+                ("*c", "xConfiguration")
+            } else {
+                ("*s", "xStatus")
+            };
             let mut path = e.path.join(" ");
             if !path.is_empty() {
                 path.insert(0, ' ');
             }
-            out.push_str(&format!("{mark} {verb}{path}: error: {}\n", quote(e.code.reason())));
+            out.push_str(&format!(
+                "{mark} {verb}{path}: error: {}\n",
+                quote(e.code.reason())
+            ));
             out.push_str(&detail);
             out.push_str("ERROR\n");
         }
         Area::Command => {
             let status = match e.code {
-                Code::UnknownParam | Code::MissingParam | Code::IllegalParam | Code::MissingValue | Code::BodyMismatch => {
-                    "ParameterError"
-                }
+                Code::UnknownParam
+                | Code::MissingParam
+                | Code::IllegalParam
+                | Code::MissingValue
+                | Code::BodyMismatch => "ParameterError",
                 _ => "Error",
             };
             let name = command_name.unwrap_or("Result");

@@ -29,7 +29,11 @@ fn items(list: &[Item], indent: usize, out: &mut String) {
             out.push(' ');
         }
         match it {
-            Item::Leaf { name, value, space_ref } => {
+            Item::Leaf {
+                name,
+                value,
+                space_ref,
+            } => {
                 out.push('<');
                 out.push_str(name);
                 if let Some(r) = space_ref {
@@ -39,7 +43,11 @@ fn items(list: &[Item], indent: usize, out: &mut String) {
                 out.push_str(&esc(value));
                 out.push_str(&format!("</{name}>\n"));
             }
-            Item::Node { name, item, children } => {
+            Item::Node {
+                name,
+                item,
+                children,
+            } => {
                 match item {
                     Some(n) => out.push_str(&format!("<{name} item=\"{n}\">\n")),
                     None => out.push_str(&format!("<{name}>\n")),
@@ -67,7 +75,10 @@ pub fn document(kind: DocKind, list: &[Item]) -> String {
 }
 
 fn open_doc(result_id: Option<&str>, out: &mut String) {
-    out.push_str(&format!("<XmlDoc resultId=\"{}\">\n", esc(result_id.unwrap_or(""))));
+    out.push_str(&format!(
+        "<XmlDoc resultId=\"{}\">\n",
+        esc(result_id.unwrap_or(""))
+    ));
 }
 
 /// A shell reply holding a configuration or status subtree.
@@ -91,7 +102,11 @@ pub fn result(r: &CommandResult, result_id: Option<&str>) -> String {
     let mut out = String::new();
     open_doc(result_id, &mut out);
     out.push_str("  <CommandResponse>\n");
-    out.push_str(&format!("    <{} status=\"{}\">\n", r.name, r.status.as_str()));
+    out.push_str(&format!(
+        "    <{} status=\"{}\">\n",
+        r.name,
+        r.status.as_str()
+    ));
     items(&r.fields, 6, &mut out);
     out.push_str(&format!("    </{}>\n", r.name));
     out.push_str("  </CommandResponse>\n</XmlDoc>\n");
@@ -124,7 +139,14 @@ pub fn error(e: &ShellError, result_id: Option<&str>, command_name: Option<&str>
     if let Some(x) = &e.expected {
         fields.push(Item::leaf("Expected", x.clone()));
     }
-    let mut out = result(&CommandResult { name: name.into(), status, fields }, result_id);
+    let mut out = result(
+        &CommandResult {
+            name: name.into(),
+            status,
+            fields,
+        },
+        result_id,
+    );
     out.push_str("ERROR\n");
     out
 }
@@ -134,17 +156,31 @@ pub fn xsd(tree: &Tree, kind: DocKind) -> String {
     let mut types: BTreeMap<String, ValueSpace> = BTreeMap::new();
     let mut body = String::new();
     for &r in &tree.roots {
-        xsd_node(tree, r, 8, &mut types, &mut body, kind == DocKind::Configuration);
+        xsd_node(
+            tree,
+            r,
+            8,
+            &mut types,
+            &mut body,
+            kind == DocKind::Configuration,
+        );
     }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
         "<!-- Generated from xconf/schema.xconf by `xsh --print-xsd {}`; do not edit. -->\n",
-        if kind == DocKind::Configuration { "config" } else { "status" }
+        if kind == DocKind::Configuration {
+            "config"
+        } else {
+            "status"
+        }
     ));
     out.push_str(&format!(
         "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" targetNamespace=\"{XML_NS}\" xmlns=\"{XML_NS}\" elementFormDefault=\"qualified\">\n"
     ));
-    out.push_str(&format!("  <xs:element name=\"{}\">\n    <xs:complexType>\n      <xs:sequence>\n", kind.root()));
+    out.push_str(&format!(
+        "  <xs:element name=\"{}\">\n    <xs:complexType>\n      <xs:sequence>\n",
+        kind.root()
+    ));
     out.push_str(&body);
     out.push_str("      </xs:sequence>\n      <xs:attribute name=\"product\" type=\"xs:string\"/>\n      <xs:attribute name=\"version\" type=\"xs:string\"/>\n    </xs:complexType>\n  </xs:element>\n");
     for (name, vs) in &types {
@@ -173,7 +209,14 @@ pub fn xsd(tree: &Tree, kind: DocKind) -> String {
     out
 }
 
-fn xsd_node(tree: &Tree, id: usize, indent: usize, types: &mut BTreeMap<String, ValueSpace>, out: &mut String, refs: bool) {
+fn xsd_node(
+    tree: &Tree,
+    id: usize,
+    indent: usize,
+    types: &mut BTreeMap<String, ValueSpace>,
+    out: &mut String,
+    refs: bool,
+) {
     let n = &tree.nodes[id];
     let pad = " ".repeat(indent);
     if let Some(leaf) = &n.leaf {
@@ -185,11 +228,18 @@ fn xsd_node(tree: &Tree, id: usize, indent: usize, types: &mut BTreeMap<String, 
                 n.name
             ));
         } else {
-            out.push_str(&format!("{pad}<xs:element name=\"{}\" type=\"{t}\" minOccurs=\"0\"/>\n", n.name));
+            out.push_str(&format!(
+                "{pad}<xs:element name=\"{}\" type=\"{t}\" minOccurs=\"0\"/>\n",
+                n.name
+            ));
         }
         return;
     }
-    let max = if n.instances.is_some() { "unbounded" } else { "1" };
+    let max = if n.instances.is_some() {
+        "unbounded"
+    } else {
+        "1"
+    };
     out.push_str(&format!(
         "{pad}<xs:element name=\"{}\" minOccurs=\"0\" maxOccurs=\"{max}\">\n{pad}  <xs:complexType>\n{pad}    <xs:sequence>\n",
         n.name
@@ -200,8 +250,16 @@ fn xsd_node(tree: &Tree, id: usize, indent: usize, types: &mut BTreeMap<String, 
     out.push_str(&format!("{pad}    </xs:sequence>\n"));
     if let Some((lo, hi)) = n.instances {
         let t = format!("Item_{lo}_{hi}");
-        types.insert(t.clone(), ValueSpace::Int { min: lo as i64, max: hi as i64 });
-        out.push_str(&format!("{pad}    <xs:attribute name=\"item\" type=\"{t}\" use=\"required\"/>\n"));
+        types.insert(
+            t.clone(),
+            ValueSpace::Int {
+                min: lo as i64,
+                max: hi as i64,
+            },
+        );
+        out.push_str(&format!(
+            "{pad}    <xs:attribute name=\"item\" type=\"{t}\" use=\"required\"/>\n"
+        ));
     }
     out.push_str(&format!("{pad}  </xs:complexType>\n{pad}</xs:element>\n"));
 }

@@ -13,7 +13,10 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
-use rustyline::{Cmd, ConditionalEventHandler, Config, Context, Editor, Event, EventContext, EventHandler, KeyEvent, RepeatCount};
+use rustyline::{
+    Cmd, ConditionalEventHandler, Config, Context, Editor, Event, EventContext, EventHandler,
+    KeyEvent, RepeatCount,
+};
 
 use super::input::{needs_body, parse_text_line};
 use super::run::RunOptions;
@@ -24,13 +27,21 @@ struct XHelper;
 
 impl Completer for XHelper {
     type Candidate = Pair;
-    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let (start, cands) = super::help::complete(&line[..pos]);
         let pairs = cands
             .into_iter()
             .map(|c| {
-                let replacement = if c.ends_with(':') { format!("{c} ") } else { format!("{c} ") };
-                Pair { display: c, replacement }
+                let replacement = format!("{c} ");
+                Pair {
+                    display: c,
+                    replacement,
+                }
             })
             .collect();
         Ok((start, pairs))
@@ -73,7 +84,13 @@ fn inside_quotes(s: &str) -> bool {
 }
 
 impl ConditionalEventHandler for QuestionMark {
-    fn handle(&self, _evt: &Event, _n: RepeatCount, _positive: bool, ctx: &EventContext) -> Option<Cmd> {
+    fn handle(
+        &self,
+        _evt: &Event,
+        _n: RepeatCount,
+        _positive: bool,
+        ctx: &EventContext,
+    ) -> Option<Cmd> {
         let before = &ctx.line()[..ctx.pos()];
         if inside_quotes(before) {
             return None;
@@ -86,27 +103,43 @@ impl ConditionalEventHandler for QuestionMark {
 }
 
 fn history_path(session: &Session) -> PathBuf {
-    let user: String = session.who.user.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+    let user: String = session
+        .who
+        .user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
     session.root.join("history").join(format!("{user}.txt"))
 }
 
 /// Runs the editor loop. Returns whether every request succeeded.
 pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
-    let config = Config::builder().bracketed_paste(false).auto_add_history(false).max_history_size(1000).map(|b| b.build());
-    let config = match config {
-        Ok(c) => c,
-        Err(_) => Config::default(),
-    };
-    let mut ed: Editor<XHelper, rustyline::history::DefaultHistory> = match Editor::with_config(config) {
-        Ok(e) => e,
-        Err(_) => return super::run::run_stream(session, &mut super::input::Source::new(io::BufReader::new(io::stdin())), opts, opts.banner),
-    };
+    let config = Config::builder()
+        .bracketed_paste(false)
+        .auto_add_history(false)
+        .max_history_size(1000)
+        .map(|b| b.build());
+    let config = config.unwrap_or_default();
+    let mut ed: Editor<XHelper, rustyline::history::DefaultHistory> =
+        match Editor::with_config(config) {
+            Ok(e) => e,
+            Err(_) => {
+                return super::run::run_stream(
+                    session,
+                    &mut super::input::Source::new(io::BufReader::new(io::stdin())),
+                    opts,
+                    opts.banner,
+                )
+            }
+        };
     ed.enable_synchronized_output(false);
     ed.set_helper(Some(XHelper));
     let pending = Arc::new(Mutex::new(None::<String>));
     ed.bind_sequence(
         KeyEvent::from('?'),
-        EventHandler::Conditional(Box::new(QuestionMark { pending: pending.clone() })),
+        EventHandler::Conditional(Box::new(QuestionMark {
+            pending: pending.clone(),
+        })),
     );
     let hist = history_path(session);
     if let Some(dir) = hist.parent() {
@@ -122,7 +155,11 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
     let mut initial = String::new();
     let mut all_ok = true;
     loop {
-        let res = if initial.is_empty() { ed.readline(&prompt) } else { ed.readline_with_initial(&prompt, (&initial, "")) };
+        let res = if initial.is_empty() {
+            ed.readline(&prompt)
+        } else {
+            ed.readline_with_initial(&prompt, (&initial, ""))
+        };
         initial.clear();
         let line = match res {
             Ok(l) => l,
@@ -132,7 +169,11 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
         let help_for = pending.lock().ok().and_then(|mut p| p.take());
         if let Some(l) = help_for {
             // Show help for the words so far, then give the line back.
-            let glue = if l.ends_with(' ') || l.is_empty() { "" } else { " " };
+            let glue = if l.ends_with(' ') || l.is_empty() {
+                ""
+            } else {
+                " "
+            };
             let q = format!("{l}{glue}?");
             let inc = parse_text_line(&q);
             let r = session.exec_one(inc, None);
@@ -147,7 +188,11 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
         let _ = ed.add_history_entry(line.as_str());
         let mut inc = match check_bytes(line.as_bytes()) {
             Ok(t) => parse_text_line(t),
-            Err(e) => super::Incoming { parsed: Err(e), body: None, result_id: None },
+            Err(e) => super::Incoming {
+                parsed: Err(e),
+                body: None,
+                result_id: None,
+            },
         };
         if needs_body(&inc) {
             let mut body = String::new();
@@ -159,15 +204,25 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
                         body.push('\n');
                     }
                     Err(_) => {
-                        inc.parsed = Err(crate::error::ShellError::new(crate::error::Code::BodyUnterminated, 1, "input ended inside a multi-line body")
-                            .expected("a line holding only '.' after the body"));
+                        inc.parsed = Err(crate::error::ShellError::new(
+                            crate::error::Code::BodyUnterminated,
+                            1,
+                            "input ended inside a multi-line body",
+                        )
+                        .expected("a line holding only '.' after the body"));
                         break;
                     }
                 }
             }
             inc.body = Some(body);
         }
-        let bye = matches!(&inc.parsed, Ok(crate::parse::Request { action: crate::parse::Action::Bye, .. }));
+        let bye = matches!(
+            &inc.parsed,
+            Ok(crate::parse::Request {
+                action: crate::parse::Action::Bye,
+                ..
+            })
+        );
         let replies = session.run_batch(vec![inc], opts.stop_on_error);
         for r in &replies {
             all_ok &= r.ok;

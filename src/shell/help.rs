@@ -48,7 +48,14 @@ fn addr_prefix(tree: &Tree, verb: &str, addr: &Addr) -> String {
     p
 }
 
-fn tree_lines(tree: &Tree, verb: &str, addr: &Addr, all: bool, prefix: Option<&str>, config: bool) -> Vec<String> {
+fn tree_lines(
+    tree: &Tree,
+    verb: &str,
+    addr: &Addr,
+    all: bool,
+    prefix: Option<&str>,
+    config: bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     let base = addr_prefix(tree, verb, addr);
     let starts: Vec<NodeId> = match addr.node() {
@@ -78,7 +85,9 @@ fn tree_lines(tree: &Tree, verb: &str, addr: &Addr, all: bool, prefix: Option<&s
                     line.push_str(&format!(" [{lo}..{hi}]"));
                 }
             }
-            let Some(leaf) = &tree.nodes[l].leaf else { continue };
+            let Some(leaf) = &tree.nodes[l].leaf else {
+                continue;
+            };
             line.push_str(&format!(": {}", leaf.space));
             if config && leaf.deprecated.is_some() {
                 line.push_str(" (deprecated)");
@@ -86,7 +95,11 @@ fn tree_lines(tree: &Tree, verb: &str, addr: &Addr, all: bool, prefix: Option<&s
             out.push(line);
             if all {
                 if config {
-                    out.push(format!("    default {}: {}", crate::render::quote(&leaf.default), leaf.help));
+                    out.push(format!(
+                        "    default {}: {}",
+                        crate::render::quote(&leaf.default),
+                        leaf.help
+                    ));
                 } else {
                     out.push(format!("    {}", leaf.help));
                 }
@@ -118,8 +131,14 @@ fn command_lines(tree: &Tree, addr: &Addr, all: bool, prefix: Option<&str>) -> V
         let mut cmds = Vec::new();
         tree.leaves_under(st, &mut cmds);
         for c in cmds {
-            let Some(spec) = &tree.nodes[c].command else { continue };
-            let words: Vec<&str> = tree.ancestry(c).iter().map(|&n| tree.nodes[n].name.as_str()).collect();
+            let Some(spec) = &tree.nodes[c].command else {
+                continue;
+            };
+            let words: Vec<&str> = tree
+                .ancestry(c)
+                .iter()
+                .map(|&n| tree.nodes[n].name.as_str())
+                .collect();
             let mut head = format!("xCommand {}", words.join(" "));
             if spec.body != crate::schema::BodyKind::None {
                 head.push_str(" [body: PEM text, then a line '.']");
@@ -152,20 +171,33 @@ fn command_lines(tree: &Tree, addr: &Addr, all: bool, prefix: Option<&str>) -> V
 /// Tab completion: the byte offset where the word being completed starts, and the candidates.
 pub fn complete(line: &str) -> (usize, Vec<String>) {
     let s = schema();
-    let word_start = line.rfind(|c: char| c.is_whitespace() || c == ':').map(|i| i + 1).unwrap_or(0);
+    let word_start = line
+        .rfind(|c: char| c.is_whitespace() || c == ':')
+        .map(|i| i + 1)
+        .unwrap_or(0);
     let partial = &line[word_start..];
     let head = &line[..word_start];
-    let Ok(lexed) = lex(head) else { return (word_start, Vec::new()) };
+    let Ok(lexed) = lex(head) else {
+        return (word_start, Vec::new());
+    };
     let toks = lexed.tokens;
     let mut verbs: Vec<&str> = VERBS.iter().map(|(n, _)| *n).collect();
     verbs.extend(["echo", "bye", "exit", "help"]);
     let filter = |cands: Vec<String>| -> Vec<String> {
-        cands.into_iter().filter(|c| starts_with_ci(c, partial)).collect()
+        cands
+            .into_iter()
+            .filter(|c| starts_with_ci(c, partial))
+            .collect()
     };
     let Some(first) = toks.first() else {
-        return (word_start, filter(verbs.iter().map(|v| v.to_string()).collect()));
+        return (
+            word_start,
+            filter(verbs.iter().map(|v| v.to_string()).collect()),
+        );
     };
-    let Tok::Word(vw) = &first.tok else { return (word_start, Vec::new()) };
+    let Tok::Word(vw) = &first.tok else {
+        return (word_start, Vec::new());
+    };
     let verb = VERBS
         .iter()
         .filter(|(n, _)| vw.len() >= 2 && starts_with_ci(n, vw))
@@ -176,10 +208,25 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
         [crate::parse::Verb::Status] => &s.status,
         [crate::parse::Verb::Command] => &s.commands,
         [crate::parse::Verb::Preferences] => {
-            return (word_start, filter(if toks.len() == 1 { vec!["OutputMode".into()] } else { vec!["Terminal".into(), "XML".into(), "JSON".into()] }))
+            return (
+                word_start,
+                filter(if toks.len() == 1 {
+                    vec!["OutputMode".into()]
+                } else {
+                    vec!["Terminal".into(), "XML".into(), "JSON".into()]
+                }),
+            )
         }
         [crate::parse::Verb::Feedback] if toks.len() == 1 => {
-            return (word_start, filter(vec!["register".into(), "deregister".into(), "deregisterall".into(), "list".into()]))
+            return (
+                word_start,
+                filter(vec![
+                    "register".into(),
+                    "deregister".into(),
+                    "deregisterall".into(),
+                    "list".into(),
+                ]),
+            )
         }
         _ => {
             if vw.eq_ignore_ascii_case("echo") {
@@ -194,7 +241,9 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
     let mut i = 1;
     while i < toks.len() {
         match &toks[i].tok {
-            Tok::Word(w) if awaiting_instance && w.chars().all(|c| c.is_ascii_digit()) => awaiting_instance = false,
+            Tok::Word(w) if awaiting_instance && w.chars().all(|c| c.is_ascii_digit()) => {
+                awaiting_instance = false
+            }
             Tok::Word(w) => match tree.lookup(parent, w) {
                 Lookup::Found(id) => {
                     if toks.get(i + 1).is_some_and(|t| t.tok == Tok::Colon) {
@@ -214,7 +263,9 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
                     // Maybe a command parameter: `xCommand ... Key: value`.
                     if let Some(spec) = parent.and_then(|p| tree.nodes[p].command.as_ref()) {
                         if let Some(p) = spec.param(w.split('.').next().unwrap_or(w)) {
-                            if toks.get(i + 1).is_some_and(|t| t.tok == Tok::Colon) && i + 2 >= toks.len() {
+                            if toks.get(i + 1).is_some_and(|t| t.tok == Tok::Colon)
+                                && i + 2 >= toks.len()
+                            {
                                 return (word_start, filter(p.space.words().to_vec()));
                             }
                             i += 3;
@@ -260,7 +311,11 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
 }
 
 fn child_id(tree: &Tree, parent: Option<NodeId>, name: &str) -> NodeId {
-    tree.children_of(parent).iter().copied().find(|&c| tree.nodes[c].name == name).unwrap_or(usize::MAX)
+    tree.children_of(parent)
+        .iter()
+        .copied()
+        .find(|&c| tree.nodes[c].name == name)
+        .unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -270,13 +325,31 @@ mod tests {
     #[test]
     fn completes_verbs_paths_and_values() {
         assert_eq!(complete("xc").1, vec!["xConfiguration", "xCommand"]);
-        assert_eq!(complete("xconf SIP TLS Certificate Ext").1, vec!["ExtendedKeyUsage"]);
-        assert_eq!(complete("xconf SIP TLS Certificate ExtendedKeyUsage Checking Mode: ").1, vec!["On", "Off"]);
-        assert_eq!(complete("xconf SIP TLS Certificate ExtendedKeyUsage Checking Mode: o").1, vec!["On", "Off"]);
+        assert_eq!(
+            complete("xconf SIP TLS Certificate Ext").1,
+            vec!["ExtendedKeyUsage"]
+        );
+        assert_eq!(
+            complete("xconf SIP TLS Certificate ExtendedKeyUsage Checking Mode: ").1,
+            vec!["On", "Off"]
+        );
+        assert_eq!(
+            complete("xconf SIP TLS Certificate ExtendedKeyUsage Checking Mode: o").1,
+            vec!["On", "Off"]
+        );
         assert_eq!(complete("xconf SIP TLS P").1, vec!["Port:"]);
-        assert_eq!(complete("xcommand Security Certificates Server Upload Also").1, vec!["AlsoAsClient:"]);
-        assert_eq!(complete("xcommand Security Certificates Server Upload AlsoAsClient: ").1, vec!["True", "False"]);
+        assert_eq!(
+            complete("xcommand Security Certificates Server Upload Also").1,
+            vec!["AlsoAsClient:"]
+        );
+        assert_eq!(
+            complete("xcommand Security Certificates Server Upload AlsoAsClient: ").1,
+            vec!["True", "False"]
+        );
         let (start, c) = complete("xconf Zones Zone 1 T");
-        assert_eq!((start, c), (19, vec!["Type:".to_string(), "TLS".to_string()]));
+        assert_eq!(
+            (start, c),
+            (19, vec!["Type:".to_string(), "TLS".to_string()])
+        );
     }
 }

@@ -95,8 +95,14 @@ impl<R: BufRead> Source<R> {
         let raw = match self.raw_line()? {
             None => return Ok(None),
             Some(RawLine::TooLong(n)) => {
-                return Ok(Some(failed(ShellError::new(Code::LineTooLong, MAX_LINE + 1, format!("line is {n} bytes long"))
-                    .expected(format!("at most {MAX_LINE} bytes")))))
+                return Ok(Some(failed(
+                    ShellError::new(
+                        Code::LineTooLong,
+                        MAX_LINE + 1,
+                        format!("line is {n} bytes long"),
+                    )
+                    .expected(format!("at most {MAX_LINE} bytes")),
+                )))
             }
             Some(RawLine::Line(l)) => l,
         };
@@ -111,7 +117,13 @@ impl<R: BufRead> Source<R> {
         if needs_body(&inc) {
             match self.body()? {
                 Ok(b) => inc.body = Some(b),
-                Err(e) => inc = Incoming { result_id: tag_of(&inc), parsed: Err(e), body: None },
+                Err(e) => {
+                    inc = Incoming {
+                        result_id: tag_of(&inc),
+                        parsed: Err(e),
+                        body: None,
+                    }
+                }
             }
         }
         Ok(Some(inc))
@@ -130,18 +142,36 @@ impl<R: BufRead> Source<R> {
                 self.r.consume(k);
                 left -= k;
             }
-            return Ok(failed(ShellError::new(Code::BadLengthPrefix, 1, format!("length prefix {{{n}}} exceeds the limit"))
-                .expected(format!("at most {} bytes", MAX_BODY + MAX_LINE))));
+            return Ok(failed(
+                ShellError::new(
+                    Code::BadLengthPrefix,
+                    1,
+                    format!("length prefix {{{n}}} exceeds the limit"),
+                )
+                .expected(format!("at most {} bytes", MAX_BODY + MAX_LINE)),
+            ));
         }
         let Some(bytes) = self.exact(n)? else {
-            return Ok(failed(ShellError::new(Code::BadLengthPrefix, 1, format!("stream ended before the {n} bytes announced by {{{n}}}"))
-                .expected(format!("{n} bytes: <command line>\\n<body>\\n"))));
+            return Ok(failed(
+                ShellError::new(
+                    Code::BadLengthPrefix,
+                    1,
+                    format!("stream ended before the {n} bytes announced by {{{n}}}"),
+                )
+                .expected(format!("{n} bytes: <command line>\\n<body>\\n")),
+            ));
         };
         let text = match std::str::from_utf8(&bytes) {
             Ok(t) => t,
             Err(e) => {
-                return Ok(failed(ShellError::new(Code::InvalidUtf8, e.valid_up_to() + 1, "invalid utf-8 in length-prefixed request")
-                    .expected("utf-8 text")))
+                return Ok(failed(
+                    ShellError::new(
+                        Code::InvalidUtf8,
+                        e.valid_up_to() + 1,
+                        "invalid utf-8 in length-prefixed request",
+                    )
+                    .expected("utf-8 text"),
+                ))
             }
         };
         let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
@@ -150,7 +180,10 @@ impl<R: BufRead> Source<R> {
             return Ok(failed(e));
         }
         let mut inc = parse_text_line(first);
-        let body = rest.strip_suffix('\n').unwrap_or(rest).replace("\r\n", "\n");
+        let body = rest
+            .strip_suffix('\n')
+            .unwrap_or(rest)
+            .replace("\r\n", "\n");
         if inc.parsed.is_ok() && (!body.is_empty() || needs_body(&inc)) {
             inc.body = Some(body);
         }
@@ -163,12 +196,20 @@ impl<R: BufRead> Source<R> {
         loop {
             match self.raw_line()? {
                 None => {
-                    return Ok(Err(ShellError::new(Code::BodyUnterminated, 1, "input ended inside a multi-line body")
-                        .expected("a line holding only '.' after the body")))
+                    return Ok(Err(ShellError::new(
+                        Code::BodyUnterminated,
+                        1,
+                        "input ended inside a multi-line body",
+                    )
+                    .expected("a line holding only '.' after the body")))
                 }
                 Some(RawLine::TooLong(n)) => {
-                    return Ok(Err(ShellError::new(Code::LineTooLong, MAX_LINE + 1, format!("body line is {n} bytes long"))
-                        .expected(format!("at most {MAX_LINE} bytes per line"))))
+                    return Ok(Err(ShellError::new(
+                        Code::LineTooLong,
+                        MAX_LINE + 1,
+                        format!("body line is {n} bytes long"),
+                    )
+                    .expected(format!("at most {MAX_LINE} bytes per line"))))
                 }
                 Some(RawLine::Line(l)) => {
                     if l == b"." {
@@ -179,8 +220,12 @@ impl<R: BufRead> Source<R> {
                         Err(e) => return Ok(Err(e)),
                     };
                     if body.len() + t.len() > MAX_BODY {
-                        return Ok(Err(ShellError::new(Code::BadLengthPrefix, 1, "body is too large")
-                            .expected(format!("at most {MAX_BODY} bytes"))));
+                        return Ok(Err(ShellError::new(
+                            Code::BadLengthPrefix,
+                            1,
+                            "body is too large",
+                        )
+                        .expected(format!("at most {MAX_BODY} bytes"))));
                     }
                     body.push_str(t);
                     body.push('\n');
@@ -208,7 +253,11 @@ impl Buffered for &[u8] {
 }
 
 fn failed(e: ShellError) -> Incoming {
-    Incoming { parsed: Err(e), body: None, result_id: None }
+    Incoming {
+        parsed: Err(e),
+        body: None,
+        result_id: None,
+    }
 }
 
 fn tag_of(inc: &Incoming) -> Option<String> {
@@ -230,15 +279,30 @@ fn length_prefix(raw: &[u8]) -> Option<usize> {
 pub fn parse_text_line(text: &str) -> Incoming {
     let t = text.trim_start();
     if t.starts_with('#') {
-        return Incoming { parsed: Ok(Request { action: Action::Empty, result_id: None }), body: None, result_id: None };
+        return Incoming {
+            parsed: Ok(Request {
+                action: Action::Empty,
+                result_id: None,
+            }),
+            body: None,
+            result_id: None,
+        };
     }
     let t = t.strip_prefix("*c ").unwrap_or(text);
     match parse_line(t) {
-        Ok(r) => Incoming { parsed: Ok(r), body: None, result_id: None },
+        Ok(r) => Incoming {
+            parsed: Ok(r),
+            body: None,
+            result_id: None,
+        },
         Err(e) => {
             // Keep the tag of a failed line when it can be found, so the error carries it.
             let tag = crate::parse::lex::lex(t).ok().and_then(|l| l.result_id);
-            Incoming { parsed: Err(e), body: None, result_id: tag }
+            Incoming {
+                parsed: Err(e),
+                body: None,
+                result_id: tag,
+            }
         }
     }
 }
@@ -247,8 +311,14 @@ pub fn parse_text_line(text: &str) -> Incoming {
 /// for optional bodies, when no `...File` parameter names a file instead.
 pub fn needs_body(inc: &Incoming) -> bool {
     let Ok(req) = &inc.parsed else { return false };
-    let Action::Command { node, params } = &req.action else { return false };
-    match schema().commands.nodes[*node].command.as_ref().map(|c| c.body) {
+    let Action::Command { node, params } = &req.action else {
+        return false;
+    };
+    match schema().commands.nodes[*node]
+        .command
+        .as_ref()
+        .map(|c| c.body)
+    {
         Some(BodyKind::Required) => true,
         Some(BodyKind::Optional) => !params.iter().any(|p| p.name.ends_with("File")),
         _ => false,
@@ -288,7 +358,10 @@ mod tests {
     #[test]
     fn unterminated_body_and_long_lines() {
         let v = all(b"xcommand Security Certificates CA Add\nabc\n");
-        assert_eq!(v[0].parsed.as_ref().unwrap_err().code, Code::BodyUnterminated);
+        assert_eq!(
+            v[0].parsed.as_ref().unwrap_err().code,
+            Code::BodyUnterminated
+        );
         let mut long = vec![b'x'; MAX_LINE + 10];
         long.extend_from_slice(b"\nxstatus SystemUnit\n");
         let v = all(&long);

@@ -47,7 +47,8 @@ pub struct Session {
 
 impl Session {
     pub fn new(root: &Path) -> Result<Session, ShellError> {
-        let store = Store::open(root).map_err(|e| ShellError::new(Code::Store, 0, e.to_string()))?;
+        let store =
+            Store::open(root).map_err(|e| ShellError::new(Code::Store, 0, e.to_string()))?;
         Ok(Session {
             root: root.to_path_buf(),
             store,
@@ -89,7 +90,15 @@ impl Session {
     /// returned only after the transaction is durable. Stops after the first failure when
     /// `stop_on_error`; returns the replies of the requests that ran.
     pub fn run_batch(&mut self, batch: Vec<Incoming>, stop_on_error: bool) -> Vec<Reply> {
-        let has_set = batch.iter().any(|i| matches!(&i.parsed, Ok(Request { action: Action::ConfigSet { .. }, .. })));
+        let has_set = batch.iter().any(|i| {
+            matches!(
+                &i.parsed,
+                Ok(Request {
+                    action: Action::ConfigSet { .. },
+                    ..
+                })
+            )
+        });
         if !(has_set && self.group_commit && batch.len() > 1) {
             let mut out = Vec::with_capacity(batch.len());
             for inc in batch {
@@ -108,7 +117,13 @@ impl Session {
         let res = store.transact(&who, |cfg| {
             let mut out = Vec::with_capacity(batch.len());
             for inc in batch {
-                let is_set = matches!(&inc.parsed, Ok(Request { action: Action::ConfigSet { .. }, .. }));
+                let is_set = matches!(
+                    &inc.parsed,
+                    Ok(Request {
+                        action: Action::ConfigSet { .. },
+                        ..
+                    })
+                );
                 let tag = inc.parsed.as_ref().ok().and_then(|r| r.result_id.clone());
                 let r = self.exec_one(inc, Some(cfg));
                 if is_set && r.ok {
@@ -130,7 +145,10 @@ impl Session {
                 let mut out: Vec<Reply> = Vec::new();
                 for (i, tag) in set_idx {
                     while out.len() < i {
-                        out.push(Reply { text: String::new(), ok: true });
+                        out.push(Reply {
+                            text: String::new(),
+                            ok: true,
+                        });
                     }
                     out.push(self.error_reply(&err, tag.as_deref(), None));
                 }
@@ -148,7 +166,9 @@ impl Session {
         };
         let tag = req.result_id.clone();
         let command_name = match &req.action {
-            Action::Command { node, .. } => Some(render::command_result_name(&schema().commands, *node)),
+            Action::Command { node, .. } => {
+                Some(render::command_result_name(&schema().commands, *node))
+            }
             _ => None,
         };
         match self.exec_action(req.action, inc.body, tx, tag.as_deref()) {
@@ -158,7 +178,10 @@ impl Session {
     }
 
     fn error_reply(&self, e: &ShellError, tag: Option<&str>, command_name: Option<&str>) -> Reply {
-        Reply { text: render::error(self.mode, e, tag, command_name), ok: false }
+        Reply {
+            text: render::error(self.mode, e, tag, command_name),
+            ok: false,
+        }
     }
 
     fn ok_empty(&self, tag: Option<&str>) -> Reply {
@@ -230,20 +253,39 @@ impl Session {
         Reply { text, ok: true }
     }
 
-    fn exec_action(&mut self, action: Action, body: Option<String>, tx: Option<&mut Config>, tag: Option<&str>) -> Result<Reply, ShellError> {
+    fn exec_action(
+        &mut self,
+        action: Action,
+        body: Option<String>,
+        tx: Option<&mut Config>,
+        tag: Option<&str>,
+    ) -> Result<Reply, ShellError> {
         match action {
-            Action::Empty => Ok(if tag.is_some() { self.ok_empty(tag) } else { Reply { text: String::new(), ok: true } }),
+            Action::Empty => Ok(if tag.is_some() {
+                self.ok_empty(tag)
+            } else {
+                Reply {
+                    text: String::new(),
+                    ok: true,
+                }
+            }),
             Action::Echo(on) => {
                 self.echo = on;
                 run::set_tty_echo(on);
                 Ok(self.ok_empty(tag))
             }
-            Action::Bye => Ok(Reply { text: String::new(), ok: true }),
+            Action::Bye => Ok(Reply {
+                text: String::new(),
+                ok: true,
+            }),
             Action::Preferences(m) => {
                 self.mode = m;
                 // In JSON mode nothing but JSON: an untagged switch prints nothing at all.
                 if m == OutputMode::Json && tag.is_none() {
-                    return Ok(Reply { text: String::new(), ok: true });
+                    return Ok(Reply {
+                        text: String::new(),
+                        ok: true,
+                    });
                 }
                 Ok(self.ok_empty(tag))
             }
@@ -252,7 +294,10 @@ impl Session {
                 let cfg: &Config = match tx {
                     Some(c) => c,
                     None => {
-                        loaded = self.store.load().map_err(|e| ShellError::new(Code::Store, 0, e.to_string()))?;
+                        loaded = self
+                            .store
+                            .load()
+                            .map_err(|e| ShellError::new(Code::Store, 0, e.to_string()))?;
                         &loaded
                     }
                 };
@@ -272,17 +317,34 @@ impl Session {
                 let words = key.words(tree);
                 let path: Vec<String> = words.split(' ').map(str::to_string).collect();
                 let Some(leaf) = node.leaf.as_ref() else {
-                    return Err(ShellError::new(Code::NotALeaf, col, "not a leaf").area(Area::Configuration).path(path));
-                };
-                if self.read_only {
-                    let _ = self.store.audit_refused(&self.who, &words, &value, "read-only role");
-                    return Err(ShellError::new(Code::PermissionDenied, col, format!("user '{}' has a read-only role; {} was not changed", self.who.user, words))
-                        .expected(format!("membership of the admin group to change configuration"))
+                    return Err(ShellError::new(Code::NotALeaf, col, "not a leaf")
                         .area(Area::Configuration)
                         .path(path));
+                };
+                if self.read_only {
+                    let _ = self
+                        .store
+                        .audit_refused(&self.who, &words, &value, "read-only role");
+                    return Err(ShellError::new(
+                        Code::PermissionDenied,
+                        col,
+                        format!(
+                            "user '{}' has a read-only role; {} was not changed",
+                            self.who.user, words
+                        ),
+                    )
+                    .expected("membership of the admin group to change configuration")
+                    .area(Area::Configuration)
+                    .path(path));
                 }
                 if leaf.read_only {
-                    return Err(ShellError::new(Code::ReadOnly, col, format!("{words} is read-only")).area(Area::Configuration).path(path));
+                    return Err(ShellError::new(
+                        Code::ReadOnly,
+                        col,
+                        format!("{words} is read-only"),
+                    )
+                    .area(Area::Configuration)
+                    .path(path));
                 }
                 let apply = |cfg: &mut Config| -> Result<(), ShellError> {
                     if let Some(d) = &leaf.deprecated {
@@ -299,10 +361,12 @@ impl Session {
                 match tx {
                     Some(cfg) => apply(cfg)?,
                     None => {
-                        let (res, _, _) = self
-                            .store
-                            .transact(&self.who.clone(), apply)
-                            .map_err(|e| ShellError::new(Code::Store, col, e.to_string()).area(Area::Configuration).path(path.clone()))?;
+                        let (res, _, _) =
+                            self.store.transact(&self.who.clone(), apply).map_err(|e| {
+                                ShellError::new(Code::Store, col, e.to_string())
+                                    .area(Area::Configuration)
+                                    .path(path.clone())
+                            })?;
                         res?;
                     }
                 }
@@ -320,14 +384,23 @@ impl Session {
                 let items = status_items(&self.root, cfg, &addr);
                 if items.is_empty() && !addr.steps.is_empty() {
                     let words = addr.words(&schema().status);
-                    return Err(ShellError::new(Code::UnknownPath, 0, "no status is available at this address yet")
-                        .expected("a path with values; try xStatus ?")
-                        .area(Area::Status)
-                        .path(words));
+                    return Err(ShellError::new(
+                        Code::UnknownPath,
+                        0,
+                        "no status is available at this address yet",
+                    )
+                    .expected("a path with values; try xStatus ?")
+                    .area(Area::Status)
+                    .path(words));
                 }
                 Ok(self.doc_reply(DocKind::Status, &items, tag))
             }
-            Action::Help { which, addr, all, prefix } => {
+            Action::Help {
+                which,
+                addr,
+                all,
+                prefix,
+            } => {
                 let lines = help::lines(which, &addr, all, prefix.as_deref());
                 let _ = Which::Verbs;
                 Ok(self.help_reply(lines, tag))
@@ -355,7 +428,13 @@ impl Session {
                             .feedback
                             .iter()
                             .enumerate()
-                            .map(|(i, p)| Item::instance("Registration", i as u32 + 1, vec![Item::leaf("Path", p.clone())]))
+                            .map(|(i, p)| {
+                                Item::instance(
+                                    "Registration",
+                                    i as u32 + 1,
+                                    vec![Item::leaf("Path", p.clone())],
+                                )
+                            })
                             .collect(),
                     }),
                 };
@@ -365,7 +444,10 @@ impl Session {
                 })
             }
             Action::History(n) => {
-                let recs = self.store.history(n.unwrap_or(20)).map_err(|e| ShellError::new(Code::Store, 0, e.to_string()))?;
+                let recs = self
+                    .store
+                    .history(n.unwrap_or(20))
+                    .map_err(|e| ShellError::new(Code::Store, 0, e.to_string()))?;
                 let fields = recs
                     .iter()
                     .enumerate()
@@ -387,7 +469,14 @@ impl Session {
                         )
                     })
                     .collect();
-                Ok(self.result_reply(&CommandResult { name: "HistoryResult".into(), status: ResultStatus::Ok, fields }, tag))
+                Ok(self.result_reply(
+                    &CommandResult {
+                        name: "HistoryResult".into(),
+                        status: ResultStatus::Ok,
+                        fields,
+                    },
+                    tag,
+                ))
             }
             Action::GetXml(path) => {
                 let loaded = match tx {
@@ -395,7 +484,10 @@ impl Session {
                     None => self.store.load().unwrap_or_default(),
                 };
                 let text = get_xml(&self.root, &loaded, &path)?;
-                Ok(Reply { text: format!("{text}OK\n"), ok: true })
+                Ok(Reply {
+                    text: format!("{text}OK\n"),
+                    ok: true,
+                })
             }
             Action::Command { node, params } => {
                 let r = commands::run(self, node, &params, body, tx)?;
@@ -408,7 +500,8 @@ impl Session {
 /// Items of the configuration at `addr`: every leaf with its value or default; instances that
 /// hold a stored value, plus an instance named in `addr`.
 pub fn config_items(cfg: &Config, addr: &crate::parse::Addr, refs: bool) -> Vec<Item> {
-    let keys = || -> Box<dyn Iterator<Item = &crate::parse::Key> + '_> { Box::new(cfg.values.keys()) };
+    let keys =
+        || -> Box<dyn Iterator<Item = &crate::parse::Key> + '_> { Box::new(cfg.values.keys()) };
     let get = |k: &crate::parse::Key| Some(cfg.get(k).to_string());
     render::build(&schema().config, &keys, &get, addr, refs)
 }
@@ -429,9 +522,20 @@ fn deprecation_note(addr: &crate::parse::Addr) -> Option<String> {
     tree.leaves_under(node, &mut leaves);
     let mut s = String::new();
     for l in leaves {
-        if let Some(d) = tree.nodes[l].leaf.as_ref().and_then(|x| x.deprecated.as_ref()) {
-            let words: Vec<&str> = tree.ancestry(l).iter().map(|&n| tree.nodes[n].name.as_str()).collect();
-            s.push_str(&format!("*w xConfiguration {} is deprecated: {d}\n", words.join(" ")));
+        if let Some(d) = tree.nodes[l]
+            .leaf
+            .as_ref()
+            .and_then(|x| x.deprecated.as_ref())
+        {
+            let words: Vec<&str> = tree
+                .ancestry(l)
+                .iter()
+                .map(|&n| tree.nodes[n].name.as_str())
+                .collect();
+            s.push_str(&format!(
+                "*w xConfiguration {} is deprecated: {d}\n",
+                words.join(" ")
+            ));
         }
     }
     (!s.is_empty()).then_some(s)
@@ -441,15 +545,27 @@ fn deprecation_note(addr: &crate::parse::Addr) -> Option<String> {
 pub fn get_xml(root: &Path, cfg: &Config, path: &str) -> Result<String, ShellError> {
     let trimmed = path.trim_matches('/');
     if trimmed.is_empty() {
-        let mut s = xml::document(DocKind::Configuration, &config_items(cfg, &Default::default(), true));
-        s.push_str(&xml::document(DocKind::Status, &status_items(root, cfg, &Default::default())));
+        let mut s = xml::document(
+            DocKind::Configuration,
+            &config_items(cfg, &Default::default(), true),
+        );
+        s.push_str(&xml::document(
+            DocKind::Status,
+            &status_items(root, cfg, &Default::default()),
+        ));
         return Ok(s);
     }
     let normalized = crate::parse::feedback::normalize(path).map_err(|m| {
-        ShellError::new(Code::UnknownPath, 0, m).expected("/Configuration/... or /Status/...").area(Area::Line)
+        ShellError::new(Code::UnknownPath, 0, m)
+            .expected("/Configuration/... or /Status/...")
+            .area(Area::Line)
     })?;
     let is_config = normalized.starts_with("/Configuration");
-    let tree = if is_config { &schema().config } else { &schema().status };
+    let tree = if is_config {
+        &schema().config
+    } else {
+        &schema().status
+    };
     let mut addr = crate::parse::Addr::default();
     for seg in normalized.split('/').skip(2) {
         let (name, inst) = match seg.split_once('[') {
@@ -457,7 +573,10 @@ pub fn get_xml(root: &Path, cfg: &Config, path: &str) -> Result<String, ShellErr
             None => (seg, None),
         };
         if let crate::schema::Lookup::Found(id) = tree.lookup(addr.node(), name) {
-            addr.steps.push(crate::parse::Step { node: id, instance: inst });
+            addr.steps.push(crate::parse::Step {
+                node: id,
+                instance: inst,
+            });
         }
     }
     Ok(if is_config {

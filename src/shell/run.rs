@@ -29,9 +29,22 @@ pub struct RunOptions {
 /// Terminal types that get the full editor under `Auto`.
 pub fn is_people_terminal(term: &str) -> bool {
     let t = term.to_ascii_lowercase();
-    ["xterm", "putty", "screen", "tmux", "rxvt", "alacritty", "kitty", "foot", "wezterm", "konsole", "gnome", "st-"]
-        .iter()
-        .any(|p| t.starts_with(p))
+    [
+        "xterm",
+        "putty",
+        "screen",
+        "tmux",
+        "rxvt",
+        "alacritty",
+        "kitty",
+        "foot",
+        "wezterm",
+        "konsole",
+        "gnome",
+        "st-",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
         || t == "linux"
 }
 
@@ -90,7 +103,12 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
 ) -> bool {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    if banner && out.write_all(session.banner().as_bytes()).and_then(|_| out.flush()).is_err() {
+    if banner
+        && out
+            .write_all(session.banner().as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+    {
         return false;
     }
     let mut all_ok = true;
@@ -133,5 +151,11 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
 }
 
 fn is_bye(i: &Incoming) -> bool {
-    matches!(&i.parsed, Ok(Request { action: Action::Bye, .. }))
+    matches!(
+        &i.parsed,
+        Ok(Request {
+            action: Action::Bye,
+            ..
+        })
+    )
 }

@@ -40,7 +40,11 @@ impl Config {
     pub fn get(&self, key: &Key) -> &str {
         match self.values.get(key) {
             Some(v) => v,
-            None => schema().config.nodes[key.leaf].leaf.as_ref().map(|l| l.default.as_str()).unwrap_or(""),
+            None => schema().config.nodes[key.leaf]
+                .leaf
+                .as_ref()
+                .map(|l| l.default.as_str())
+                .unwrap_or(""),
         }
     }
 
@@ -58,11 +62,18 @@ impl Config {
         if old == value {
             return None;
         }
-        Some(Change { key, old, new: value })
+        Some(Change {
+            key,
+            old,
+            new: value,
+        })
     }
 
     fn is_default(&self, key: &Key, value: &str) -> bool {
-        schema().config.nodes[key.leaf].leaf.as_ref().is_some_and(|l| l.default == value)
+        schema().config.nodes[key.leaf]
+            .leaf
+            .as_ref()
+            .is_some_and(|l| l.default == value)
     }
 
     /// Instance numbers present under the instance node `node`, given the instance numbers of
@@ -108,19 +119,26 @@ impl Config {
                 }
                 continue;
             }
-            let problem = |message: String, is_error| LoadProblem { line: i + 1, text: line.to_string(), message, is_error };
+            let problem = |message: String, is_error| LoadProblem {
+                line: i + 1,
+                text: line.to_string(),
+                message,
+                is_error,
+            };
             match parse_line(t) {
                 Ok(req) => match req.action {
                     Action::ConfigSet { key, value, .. } => {
                         let node = &schema().config.nodes[key.leaf];
                         if let Some(d) = node.leaf.as_ref().and_then(|l| l.deprecated.as_ref()) {
                             let words = key.words(&schema().config);
-                            c.problems.push(problem(format!("{words} is deprecated: {d}"), false));
+                            c.problems
+                                .push(problem(format!("{words} is deprecated: {d}"), false));
                         }
                         c.values.insert(key, value);
                     }
                     _ => {
-                        c.problems.push(problem("not an xConfiguration set line".into(), true));
+                        c.problems
+                            .push(problem("not an xConfiguration set line".into(), true));
                         c.kept.push(line.to_string());
                     }
                 },
@@ -136,7 +154,12 @@ impl Config {
 
 /// Instance numbers present among `keys` under instance node `node` of `tree`, with the instance
 /// numbers of the instance nodes above it given in `outer`.
-pub fn instances_in<'a>(tree: &Tree, keys: impl Iterator<Item = &'a Key>, node: NodeId, outer: &[u32]) -> Vec<u32> {
+pub fn instances_in<'a>(
+    tree: &Tree,
+    keys: impl Iterator<Item = &'a Key>,
+    node: NodeId,
+    outer: &[u32],
+) -> Vec<u32> {
     let depth = outer.len();
     let mut out: Vec<u32> = Vec::new();
     for k in keys {

@@ -35,14 +35,21 @@ impl Who {
             .ok()
             .filter(|u| !u.is_empty())
             .or_else(|| {
-                nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name)
+                nix::unistd::User::from_uid(nix::unistd::getuid())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
             })
             .unwrap_or_else(|| format!("uid{}", nix::unistd::getuid()));
         let from = std::env::var("SSH_CONNECTION")
             .ok()
             .and_then(|s| s.split_whitespace().next().map(str::to_string))
             .unwrap_or_else(|| "local".into());
-        Who { user, from, session: std::process::id().to_string() }
+        Who {
+            user,
+            from,
+            session: std::process::id().to_string(),
+        }
     }
 }
 
@@ -71,13 +78,19 @@ fn applied() -> String {
 #[non_exhaustive]
 pub enum StoreError {
     /// An I/O operation on a file of the store failed.
-    Io { path: PathBuf, op: &'static str, source: io::Error },
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Io { path, op, source } => write!(f, "cannot {op} {}: {source}", path.display()),
+            StoreError::Io { path, op, source } => {
+                write!(f, "cannot {op} {}: {source}", path.display())
+            }
         }
     }
 }
@@ -85,7 +98,11 @@ impl std::fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io { path: path.to_path_buf(), op, source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
 }
 
 /// The store of one ROOT.
@@ -135,7 +152,11 @@ impl Store {
 
     /// Runs `f` on the configuration under the exclusive lock and makes its changes durable.
     /// Returns `f`'s result, the changes and the resulting generation.
-    pub fn transact<T>(&self, who: &Who, f: impl FnOnce(&mut Config) -> T) -> Result<(T, Vec<Change>, u64), StoreError> {
+    pub fn transact<T>(
+        &self,
+        who: &Who,
+        f: impl FnOnce(&mut Config) -> T,
+    ) -> Result<(T, Vec<Change>, u64), StoreError> {
         let lock_path = self.lock_path();
         let lock = OpenOptions::new()
             .create(true)
@@ -159,7 +180,13 @@ impl Store {
     }
 
     /// Records an attempt that was refused (for example a read-only user's set).
-    pub fn audit_refused(&self, who: &Who, path: &str, value: &str, why: &str) -> Result<(), StoreError> {
+    pub fn audit_refused(
+        &self,
+        who: &Who,
+        path: &str,
+        value: &str,
+        why: &str,
+    ) -> Result<(), StoreError> {
         let rec = AuditRecord {
             time: now_rfc3339(),
             generation: self.load().map(|c| c.generation).unwrap_or(0),
@@ -176,7 +203,14 @@ impl Store {
 
     /// Records an event that is not a configuration change (a store migration, a certificate
     /// upload), with its own path words and result.
-    pub fn audit_note(&self, who: &Who, path: &str, old: &str, new: &str, result: &str) -> Result<(), StoreError> {
+    pub fn audit_note(
+        &self,
+        who: &Who,
+        path: &str,
+        old: &str,
+        new: &str,
+        result: &str,
+    ) -> Result<(), StoreError> {
         let rec = AuditRecord {
             time: now_rfc3339(),
             generation: self.load().map(|c| c.generation).unwrap_or(0),
@@ -191,7 +225,13 @@ impl Store {
         self.append_lines(&[rec])
     }
 
-    fn append_audit(&self, who: &Who, generation: u64, changes: &[Change], result: &str) -> Result<(), StoreError> {
+    fn append_audit(
+        &self,
+        who: &Who,
+        generation: u64,
+        changes: &[Change],
+        result: &str,
+    ) -> Result<(), StoreError> {
         let time = now_rfc3339();
         let tree = &schema().config;
         let recs: Vec<AuditRecord> = changes
@@ -220,8 +260,13 @@ impl Store {
                 buf.push('\n');
             }
         }
-        let mut f = OpenOptions::new().create(true).append(true).open(&p).map_err(io_err(&p, "open"))?;
-        f.write_all(buf.as_bytes()).map_err(io_err(&p, "append to"))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(io_err(&p, "open"))?;
+        f.write_all(buf.as_bytes())
+            .map_err(io_err(&p, "append to"))?;
         f.sync_data().map_err(io_err(&p, "fsync"))?;
         Ok(())
     }
@@ -260,7 +305,12 @@ pub fn write_file_atomic(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
     let dir = dest.parent().unwrap_or(Path::new("."));
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let mut f = OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp)?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(mode)
+        .open(&tmp)?;
     let res = (|| {
         f.write_all(bytes)?;
         f.sync_all()?;
@@ -273,23 +323,38 @@ pub fn write_file_atomic(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
     res
 }
 
-fn diff(before: &std::collections::BTreeMap<crate::parse::Key, String>, after: &Config) -> Vec<Change> {
+fn diff(
+    before: &std::collections::BTreeMap<crate::parse::Key, String>,
+    after: &Config,
+) -> Vec<Change> {
     let tree = &schema().config;
     let default_of = |k: &crate::parse::Key| {
-        tree.nodes[k.leaf].leaf.as_ref().map(|l| l.default.clone()).unwrap_or_default()
+        tree.nodes[k.leaf]
+            .leaf
+            .as_ref()
+            .map(|l| l.default.clone())
+            .unwrap_or_default()
     };
     let mut out = Vec::new();
     for (k, v) in &after.values {
         let old = before.get(k).cloned().unwrap_or_else(|| default_of(k));
         if &old != v {
-            out.push(Change { key: k.clone(), old, new: v.clone() });
+            out.push(Change {
+                key: k.clone(),
+                old,
+                new: v.clone(),
+            });
         }
     }
     for (k, v) in before {
         if !after.values.contains_key(k) {
             let new = default_of(k);
             if &new != v {
-                out.push(Change { key: k.clone(), old: v.clone(), new });
+                out.push(Change {
+                    key: k.clone(),
+                    old: v.clone(),
+                    new,
+                });
             }
         }
     }
@@ -314,10 +379,18 @@ mod tests {
     fn transact_writes_generation_and_audit() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path()).unwrap();
-        let who = Who { user: "alice".into(), from: "local".into(), session: "1".into() };
-        let (_, ch, g) = s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062")).unwrap();
+        let who = Who {
+            user: "alice".into(),
+            from: "local".into(),
+            session: "1".into(),
+        };
+        let (_, ch, g) = s
+            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
+            .unwrap();
         assert_eq!((ch.len(), g), (1, 1));
-        let (_, ch, g) = s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062")).unwrap();
+        let (_, ch, g) = s
+            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
+            .unwrap();
         assert_eq!((ch.len(), g), (0, 1));
         let loaded = s.load().unwrap();
         assert_eq!(loaded.generation, 1);
@@ -326,7 +399,8 @@ mod tests {
         assert_eq!(h[0].old, "5061");
         assert_eq!(h[0].new, "5062");
         // Back to the default: the line disappears.
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5061")).unwrap();
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5061"))
+            .unwrap();
         assert!(s.load().unwrap().values.is_empty());
     }
 
