@@ -1,6 +1,7 @@
 //! xsh: an xConfiguration-compatible shell and a hot-reloading TLS agent for the 2026
 //! client-auth EKU sunset. The binaries are thin; the rooms below hold the work.
 #![forbid(unsafe_code)]
+pub mod agent;
 pub mod certs;
 pub mod certs_status;
 pub mod commands;

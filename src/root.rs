@@ -32,6 +32,15 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
             notes.push(format!(
                 "created the default self-signed server certificate for {host}"
             ));
+            // A new node trusts its own default certificate, so its two stores work against
+            // each other out of the box; uploads replace or extend this list.
+            let ca = certs.join("ca.pem");
+            if !ca.exists() {
+                if let Ok(pem) = std::fs::read(certs.join("server.pem")) {
+                    crate::store::write_file_atomic(&ca, &pem, 0o644)
+                        .map_err(|e| format!("cannot write {}: {e}", ca.display()))?;
+                }
+            }
         }
     }
     if !certs.join("client.pem").exists() {

@@ -54,6 +54,15 @@ impl TrustAnchors {
         })
     }
 
+    /// No trusted CAs at all (a root without `ca.pem`): every chain is refused as untrusted.
+    pub fn empty() -> Self {
+        TrustAnchors {
+            ders: Vec::new(),
+            anchors: Vec::new(),
+            subjects: Vec::new(),
+        }
+    }
+
     /// Number of trusted CA certificates.
     pub fn len(&self) -> usize {
         self.ders.len()

@@ -1,0 +1,330 @@
+//! Inbound TLS listeners: SIP TLS (EKU checking mode) and the tunnel (always clientAuth). Each
+//! accept loads the current generation once; the handshake runs with that generation's config
+//! even if a reload swaps in another meanwhile. After the handshake: SIP answers `OPTIONS` with
+//! `200 OK` and anything else with `501`; the tunnel greets and echoes.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use super::report::{ListenerStats, RejectKind};
+use super::Shared;
+use crate::certs::verifier::eku_error_of;
+use crate::certs::{decode, EkuClientVerifier};
+
+/// Which listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sip,
+    Tunnel,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Sip => "sip",
+            Kind::Tunnel => "tunnel",
+        }
+    }
+}
+
+/// Rejected certificates, captured by the verifier so the listener can say which certificate was
+/// refused (the handshake error alone carries only the reason). Only the rejection path locks.
+type Captured = Mutex<VecDeque<(String, Vec<u8>)>>;
+
+fn captured() -> &'static Captured {
+    static C: OnceLock<Captured> = OnceLock::new();
+    C.get_or_init(|| Mutex::new(VecDeque::new()))
+}
+
+/// The EKU verifier, remembering what it refused.
+#[derive(Debug)]
+pub struct Capturing(pub EkuClientVerifier);
+
+impl ClientCertVerifier for Capturing {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let r = self.0.verify_client_cert(end_entity, intermediates, now);
+        if let Err(e) = &r {
+            if let Ok(mut c) = captured().lock() {
+                c.push_back((e.to_string(), end_entity.to_vec()));
+                while c.len() > 64 {
+                    c.pop_front();
+                }
+            }
+        }
+        r
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// `serial=.. issuer=.. ekus=..` of a certificate, for status and logs.
+pub fn describe(der: &[u8]) -> String {
+    match decode(&CertificateDer::from(der.to_vec()), UnixTime::now()) {
+        Ok(i) => format!(
+            "serial={} subject=\"{}\" issuer=\"{}\" ekus={}",
+            i.serial,
+            i.subject,
+            i.issuer,
+            i.ekus.map(|e| e.join(",")).unwrap_or_else(|| "none".into())
+        ),
+        Err(_) => "undecodable certificate".into(),
+    }
+}
+
+/// Accept loop of one listener; ends when `stop` flips.
+pub async fn serve(
+    kind: Kind,
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            r = listener.accept() => {
+                if let Ok((stream, peer)) = r {
+                    let sh = shared.clone();
+                    tokio::spawn(async move { handle(kind, stream, peer, sh).await });
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+fn stats(shared: &Shared, kind: Kind) -> &ListenerStats {
+    match kind {
+        Kind::Sip => &shared.report.sip,
+        Kind::Tunnel => &shared.report.tunnel,
+    }
+}
+
+async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let gen = shared.current.load_full();
+    let cfg = match kind {
+        Kind::Sip => gen.sip.clone(),
+        Kind::Tunnel => gen.tunnel.clone(),
+    };
+    let _ = stream.set_nodelay(true);
+    let st = stats(&shared, kind);
+    let res =
+        tokio::time::timeout(gen.handshake_timeout, TlsAcceptor::from(cfg).accept(stream)).await;
+    let mode = match kind {
+        Kind::Sip => gen.mode.to_string(),
+        Kind::Tunnel => "always clientAuth".to_string(),
+    };
+    let mut tls = match res {
+        Err(_) => {
+            st.reject(
+                RejectKind::Timeout,
+                format!(
+                    "peer={peer} reason=\"handshake did not complete within {:?}\"",
+                    gen.handshake_timeout
+                ),
+            );
+            shared.report.mark();
+            return;
+        }
+        Ok(Err(e)) => {
+            let rerr = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+            let reason = match rerr {
+                Some(r) => match eku_error_of(r) {
+                    Some(ek) => ek.to_string(),
+                    None => r.to_string(),
+                },
+                None => e.to_string(),
+            };
+            let kind_of = match rerr.and_then(eku_error_of) {
+                Some(ek) if ek.is_eku_policy() => RejectKind::Eku,
+                Some(_) => RejectKind::Chain,
+                None => match rerr {
+                    Some(rustls::Error::InvalidCertificate(_))
+                    | Some(rustls::Error::NoCertificatesPresented) => RejectKind::Chain,
+                    _ => RejectKind::Other,
+                },
+            };
+            let cert = rerr
+                .and_then(|r| {
+                    let text = r.to_string();
+                    captured().lock().ok().and_then(|c| {
+                        c.iter()
+                            .rev()
+                            .find(|(t, _)| *t == text)
+                            .map(|(_, d)| d.clone())
+                    })
+                })
+                .map(|d| describe(&d))
+                .unwrap_or_else(|| "no certificate captured".into());
+            let text = format!("peer={peer} {cert} reason=\"{reason}\"");
+            st.reject(kind_of, text.clone());
+            shared.report.handshake(&serde_json::json!({
+                "time": crate::store::now_rfc3339(), "listener": kind.name(), "peer": peer.to_string(),
+                "decision": "rejected", "reason": reason, "presented_by_peer": cert,
+                "sent_server_serial": gen.server_serial, "generation": gen.number, "mode": mode,
+            }));
+            shared.report.event(
+                kind.name(),
+                "ERROR",
+                &format!("TLS handshake from {peer} rejected: {reason}"),
+            );
+            shared.report.mark();
+            return;
+        }
+        Ok(Ok(t)) => t,
+    };
+    let peer_cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| describe(c))
+        .unwrap_or_default();
+    st.accepted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Ok(mut l) = st.last_accepted.lock() {
+        *l = format!("peer={peer} {peer_cert}");
+    }
+    shared.report.handshake(&serde_json::json!({
+        "time": crate::store::now_rfc3339(), "listener": kind.name(), "peer": peer.to_string(),
+        "decision": "accepted", "presented_by_peer": peer_cert,
+        "sent_server_serial": gen.server_serial, "generation": gen.number, "mode": mode,
+    }));
+    shared.report.mark();
+    drop(gen);
+    match kind {
+        Kind::Sip => {
+            let _ = sip_session(&mut tls).await;
+        }
+        Kind::Tunnel => {
+            let _ = tls.write_all(b"XTUNNEL 1 ready\r\n").await;
+            let _ = tls.flush().await;
+            let mut buf = [0u8; 4096];
+            let idle = std::time::Duration::from_secs(30);
+            while let Ok(Ok(n)) = tokio::time::timeout(idle, tls.read(&mut buf)).await {
+                if n == 0 || tls.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = tls.shutdown().await;
+}
+
+/// Answers SIP requests on one connection: `OPTIONS` → `200 OK`, others → `501`.
+async fn sip_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    tls: &mut S,
+) -> std::io::Result<()> {
+    let mut r = BufReader::new(tls);
+    loop {
+        let mut head = Vec::new();
+        let mut content_length = 0usize;
+        loop {
+            let mut line = String::new();
+            let n =
+                tokio::time::timeout(std::time::Duration::from_secs(30), r.read_line(&mut line))
+                    .await
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+            if n == 0 {
+                return Ok(());
+            }
+            if line.len() > 8192 || head.len() > 64 {
+                return Ok(());
+            }
+            let t = line.trim_end().to_string();
+            if t.is_empty() {
+                if head.is_empty() {
+                    continue;
+                }
+                break;
+            }
+            if let Some((k, v)) = t.split_once(':') {
+                if k.trim().eq_ignore_ascii_case("content-length") || k.trim() == "l" {
+                    content_length = v.trim().parse().unwrap_or(0).min(65536);
+                }
+            }
+            head.push(t);
+        }
+        if content_length > 0 {
+            let mut body = vec![0u8; content_length];
+            r.read_exact(&mut body).await?;
+        }
+        let method = head
+            .first()
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or("")
+            .to_string();
+        let echo: Vec<&String> = head
+            .iter()
+            .skip(1)
+            .filter(|l| {
+                let k = l
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                matches!(
+                    k.as_str(),
+                    "via" | "v" | "from" | "f" | "to" | "t" | "call-id" | "i" | "cseq"
+                )
+            })
+            .collect();
+        let status = if method.eq_ignore_ascii_case("OPTIONS") {
+            "200 OK"
+        } else {
+            "501 Not Implemented"
+        };
+        let mut resp = format!("SIP/2.0 {status}\r\n");
+        for h in echo {
+            resp.push_str(h);
+            resp.push_str("\r\n");
+        }
+        if status.starts_with("200") {
+            resp.push_str("Allow: OPTIONS\r\n");
+        }
+        resp.push_str(&format!(
+            "Server: xagent {}\r\nContent-Length: 0\r\n\r\n",
+            crate::schema::VERSION
+        ));
+        r.get_mut().write_all(resp.as_bytes()).await?;
+        r.get_mut().flush().await?;
+    }
+}

@@ -1,0 +1,350 @@
+//! The agent: watches `ROOT/config/` and `ROOT/certs/`, builds a new immutable [`Generation`]
+//! with the same code as start-up, swaps it in with `arc_swap` (handshakes in flight keep the one
+//! they loaded), runs the inbound listeners and the outbound zone checks, and publishes status.
+//! A bad or torn file keeps the last good generation and is named in status and the event log.
+//! This room knows no terminal; the shell reaches it only through files.
+
+pub mod generation;
+pub mod listener;
+pub mod peer;
+pub mod report;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch as twatch};
+
+use generation::{build, content_hash, Generation, ListenSpec};
+use listener::Kind;
+use report::Report;
+
+/// State shared by the agent's tasks.
+pub struct Shared {
+    pub root: PathBuf,
+    pub current: ArcSwap<Generation>,
+    pub report: Report,
+    pub reloads: AtomicU64,
+}
+
+/// Agent options.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Print listener addresses and reload results on stdout (tests and the quick start read it).
+    pub verbose: bool,
+}
+
+/// Why the agent could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Another agent holds `ROOT/status/xagent.lock`.
+    AlreadyRunning(PathBuf),
+    /// The first generation could not be built.
+    Build(generation::BuildError),
+    Io(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::AlreadyRunning(p) => write!(
+                f,
+                "another xagent is running on this root (lock {} is held)",
+                p.display()
+            ),
+            StartError::Build(e) => write!(f, "cannot build the first generation: {e}"),
+            StartError::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Sends a message to systemd's notify socket, when there is one.
+pub fn sd_notify(msg: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let p = path.to_string_lossy().to_string();
+    if let Some(name) = p.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        if let Ok(addr) = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()) {
+            let _ = sock.send_to_addr(msg.as_bytes(), &addr);
+        }
+    } else {
+        let _ = sock.send_to(msg.as_bytes(), &p);
+    }
+}
+
+fn monotonic_usec() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000)
+        .unwrap_or(0)
+}
+
+/// Runs the agent until SIGTERM/SIGINT.
+pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
+    let status_dir = root.join("status");
+    std::fs::create_dir_all(&status_dir)
+        .map_err(|e| StartError::Io(format!("cannot create {}: {e}", status_dir.display())))?;
+    let lock_path = status_dir.join("xagent.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StartError::Io(format!("cannot open {}: {e}", lock_path.display())))?;
+    if lock.try_lock().is_err() {
+        return Err(StartError::AlreadyRunning(lock_path));
+    }
+    let first = build(root, 1, None).map_err(StartError::Build)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Io(format!("cannot start the runtime: {e}")))?;
+    let shared = Arc::new(Shared {
+        root: root.to_path_buf(),
+        current: ArcSwap::from_pointee(first),
+        report: Report::new(root),
+        reloads: AtomicU64::new(1),
+    });
+    rt.block_on(main_loop(shared, opts));
+    drop(lock);
+    Ok(())
+}
+
+struct Listeners {
+    spec: Option<ListenSpec>,
+    stops: Vec<twatch::Sender<bool>>,
+}
+
+impl Listeners {
+    async fn apply(&mut self, shared: &Arc<Shared>, spec: &ListenSpec, verbose: bool) {
+        if self.spec.as_ref() == Some(spec) {
+            return;
+        }
+        for s in self.stops.drain(..) {
+            let _ = s.send(true);
+        }
+        for (kind, port) in [(Kind::Sip, spec.sip_port), (Kind::Tunnel, spec.tunnel_port)] {
+            let stats = match kind {
+                Kind::Sip => &shared.report.sip,
+                Kind::Tunnel => &shared.report.tunnel,
+            };
+            let Some(port) = port else {
+                if let Ok(mut s) = stats.state.lock() {
+                    *s = "Off".into();
+                }
+                continue;
+            };
+            match TcpListener::bind((spec.address.as_str(), port)).await {
+                Ok(l) => {
+                    let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    if let Ok(mut s) = stats.state.lock() {
+                        *s = "Active".into();
+                    }
+                    if let Ok(mut s) = stats.address.lock() {
+                        *s = addr.clone();
+                    }
+                    if verbose {
+                        println!("xagent: {} listening on {addr}", kind.name());
+                    }
+                    shared
+                        .report
+                        .event(kind.name(), "INFO", &format!("listening on {addr}"));
+                    let (tx, rx) = twatch::channel(false);
+                    self.stops.push(tx);
+                    tokio::spawn(listener::serve(kind, l, shared.clone(), rx));
+                }
+                Err(e) => {
+                    if let Ok(mut s) = stats.state.lock() {
+                        *s = "Failed".into();
+                    }
+                    let msg = format!("cannot listen on {}:{port}: {e}", spec.address);
+                    if let Ok(mut s) = stats.last_rejection.lock() {
+                        *s = msg.clone();
+                    }
+                    shared.report.event(kind.name(), "ERROR", &msg);
+                }
+            }
+        }
+        self.spec = Some(spec.clone());
+        shared.report.mark();
+    }
+}
+
+fn publish_generation(shared: &Shared, result: &str, error: &str) {
+    let g = shared.current.load();
+    if let Ok(mut a) = shared.report.agent.lock() {
+        a.generation = g.config_generation;
+        a.last_reload_time = crate::store::now_rfc3339();
+        a.last_reload_result = result.to_string();
+    }
+    if let Ok(mut x) = shared.report.extra.lock() {
+        x.insert(
+            "Agent Reloads".into(),
+            shared.reloads.load(Ordering::Relaxed).to_string(),
+        );
+        x.insert("Agent LastReload Error".into(), error.to_string());
+        x.insert("SIP TLS Listener Mode".into(), g.mode.to_string());
+        x.insert(
+            "SIP TLS Listener ServerSerial".into(),
+            g.server_serial.clone(),
+        );
+        x.insert(
+            "Tunnel Listener ServerSerial".into(),
+            g.server_serial.clone(),
+        );
+    }
+    shared.report.mark();
+    shared.report.flush();
+}
+
+/// Rebuilds from the files; swaps when the content changed and the build succeeded.
+/// Returns true when a new generation was swapped in.
+async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
+    let prev = shared.current.load_full();
+    let root = shared.root.clone();
+    if !forced && content_hash(&root) == prev.hash {
+        return false;
+    }
+    sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+    let number = shared.reloads.load(Ordering::Relaxed) + 1;
+    let p2 = prev.clone();
+    let built = tokio::task::spawn_blocking(move || build(&root, number, Some(&p2))).await;
+    let ok = match built {
+        Ok(Ok(g)) => {
+            if g.hash == prev.hash && !forced {
+                sd_notify("READY=1");
+                return false;
+            }
+            shared.reloads.store(number, Ordering::Relaxed);
+            let msg = format!(
+                "applied generation {number} (configuration generation {}, EKU mode {}, server serial {}, client serial {})",
+                g.config_generation, g.mode, g.server_serial, g.client_serial
+            );
+            shared.current.store(Arc::new(g));
+            shared.report.event("reload", "INFO", &msg);
+            publish_generation(shared, "ok", "");
+            if verbose {
+                println!("xagent: {msg}");
+            }
+            true
+        }
+        Ok(Err(e)) => {
+            let msg = format!("kept generation {} because {e}", prev.number);
+            shared.report.event("reload", "ERROR", &msg);
+            publish_generation(shared, &format!("failed: {e}"), &e.to_string());
+            if verbose {
+                println!("xagent: {msg}");
+            }
+            false
+        }
+        Err(e) => {
+            shared
+                .report
+                .event("reload", "ERROR", &format!("reload task failed: {e}"));
+            false
+        }
+    };
+    sd_notify("READY=1");
+    ok
+}
+
+async fn main_loop(shared: Arc<Shared>, opts: Options) {
+    let mut listeners = Listeners {
+        spec: None,
+        stops: Vec::new(),
+    };
+    let spec = shared.current.load().listen.clone();
+    listeners.apply(&shared, &spec, opts.verbose).await;
+    publish_generation(&shared, "ok", "");
+    shared.report.event(
+        "agent",
+        "INFO",
+        &format!(
+            "started on {} (pid {})",
+            shared.root.display(),
+            std::process::id()
+        ),
+    );
+    sd_notify("READY=1");
+    if opts.verbose {
+        println!("xagent: ready");
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let _watcher = watch::start(&shared.root, tx.clone());
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let mut flush = tokio::time::interval(Duration::from_millis(100));
+    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    let mut zones_at = tokio::time::Instant::now();
+    let zone_checks = Arc::new(tokio::sync::Mutex::new(()));
+    let spawn_zone_check = |shared: &Arc<Shared>| {
+        let sh = shared.clone();
+        let guard = zone_checks.clone();
+        tokio::spawn(async move {
+            if let Ok(_g) = guard.try_lock() {
+                peer::check_all(sh).await;
+            }
+        });
+    };
+    spawn_zone_check(&shared);
+    loop {
+        let interval = shared.current.load().status_interval;
+        tokio::select! {
+            Some(()) = rx.recv() => {
+                // Debounce: a save is often several events (temp write, rename, folder fsync).
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                while rx.try_recv().is_ok() {}
+                if reload(&shared, false, opts.verbose).await {
+                    let spec = shared.current.load().listen.clone();
+                    listeners.apply(&shared, &spec, opts.verbose).await;
+                    spawn_zone_check(&shared);
+                    zones_at = tokio::time::Instant::now();
+                }
+            }
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => {
+                shared.report.event("agent", "INFO", "SIGHUP: forced reload");
+                if reload(&shared, true, opts.verbose).await {
+                    let spec = shared.current.load().listen.clone();
+                    listeners.apply(&shared, &spec, opts.verbose).await;
+                    spawn_zone_check(&shared);
+                }
+            }
+            _ = async { match term.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => break,
+            _ = async { match int.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => break,
+            _ = flush.tick() => shared.report.flush(),
+            _ = poll.tick() => {
+                // Safety net for missed events (a watch lost to an overflow, a filesystem without inotify).
+                if reload(&shared, false, opts.verbose).await {
+                    let spec = shared.current.load().listen.clone();
+                    listeners.apply(&shared, &spec, opts.verbose).await;
+                    spawn_zone_check(&shared);
+                }
+                if zones_at.elapsed() >= interval {
+                    spawn_zone_check(&shared);
+                    zones_at = tokio::time::Instant::now();
+                }
+            }
+        }
+    }
+    sd_notify("STOPPING=1");
+    shared.report.event(
+        "agent",
+        "INFO",
+        "stopping: listeners closed, draining connections",
+    );
+    for s in listeners.stops.drain(..) {
+        let _ = s.send(true);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shared.report.retire();
+}

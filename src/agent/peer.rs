@@ -1,0 +1,213 @@
+//! Outbound peers: for each zone of type Neighbor or TraversalClient, a TLS client presenting the
+//! **client** store certificate sends SIP `OPTIONS` to the peer's SIP port and opens the tunnel
+//! port, and the zone becomes Active or Failed with a reason an admin can act on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::generation::{Generation, ZoneSpec};
+use super::report::ZoneState;
+use super::Shared;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks every zone of the current generation once and publishes the results.
+pub async fn check_all(shared: Arc<Shared>) {
+    let gen = shared.current.load_full();
+    let mut tasks = Vec::new();
+    for z in gen.zones.clone() {
+        let g = gen.clone();
+        tasks.push(tokio::spawn(
+            async move { (z.id, check_zone(&g, &z).await) },
+        ));
+    }
+    let mut states = std::collections::BTreeMap::new();
+    for t in tasks {
+        if let Ok((id, st)) = t.await {
+            states.insert(id, st);
+        }
+    }
+    let mut changed = Vec::new();
+    if let Ok(mut z) = shared.report.zones.lock() {
+        for (id, st) in &states {
+            let old = z.get(id);
+            if old.map(|o| (&o.status, &o.tunnel_status)) != Some((&st.status, &st.tunnel_status)) {
+                changed.push((*id, st.clone()));
+            }
+        }
+        *z = states;
+    }
+    for (id, st) in changed {
+        let level = if st.status == "Active" && st.tunnel_status == "Active" {
+            "INFO"
+        } else {
+            "ERROR"
+        };
+        shared.report.event(
+            "zone",
+            level,
+            &format!(
+                "zone {id} ({}) {}: {}; tunnel {}: {}",
+                st.name, st.status, st.reason, st.tunnel_status, st.tunnel_reason
+            ),
+        );
+    }
+    shared.report.mark();
+}
+
+fn explain(err: &str, gen: &Generation) -> String {
+    let lower = err.to_ascii_lowercase();
+    if lower.contains("alert")
+        && (lower.contains("certificate")
+            || lower.contains("unknownca")
+            || lower.contains("decrypt")
+            || lower.contains("handshake"))
+    {
+        let eku_hint = if gen.client_ekus.contains("serverAuth")
+            && !gen.client_ekus.contains("clientAuth")
+        {
+            "; the client store certificate is serverAuth-only (no clientAuth EKU): peers that check clientAuth reject it"
+        } else {
+            ""
+        };
+        return format!(
+            "peer rejected this node's client certificate (serial {}, EKUs {}): {err}{eku_hint}",
+            gen.client_serial, gen.client_ekus
+        );
+    }
+    if lower.contains("unknownissuer") || lower.contains("invalid peer certificate") {
+        return format!("peer's server certificate is not trusted by this node's CA list: {err}");
+    }
+    err.to_string()
+}
+
+async fn connect(
+    gen: &Generation,
+    z: &ZoneSpec,
+    port: u16,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), String> {
+    let cfg = if z.verify {
+        match &gen.client_verified {
+            Some(c) => c.clone(),
+            None => return Err(gen.client_verify_error.clone()),
+        }
+    } else {
+        gen.client_unverified.clone()
+    };
+    let name = if z.subject_name.is_empty() {
+        z.address.clone()
+    } else {
+        z.subject_name.clone()
+    };
+    let server_name = ServerName::try_from(name.clone())
+        .map_err(|_| format!("'{name}' is not a valid peer name"))?;
+    let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect((z.address.as_str(), port)))
+        .await
+        .map_err(|_| format!("connect to {}:{port}: timed out", z.address))?
+        .map_err(|e| format!("connect to {}:{port}: {e}", z.address))?;
+    let _ = tcp.set_nodelay(true);
+    let tls = tokio::time::timeout(
+        IO_TIMEOUT,
+        TlsConnector::from(cfg).connect(server_name, tcp),
+    )
+    .await
+    .map_err(|_| "TLS handshake timed out".to_string())?
+    .map_err(|e| e.to_string())?;
+    let peer_serial = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| crate::certs::decode(c, rustls::pki_types::UnixTime::now()).ok())
+        .map(|i| i.serial)
+        .unwrap_or_default();
+    Ok((tls, peer_serial))
+}
+
+async fn read_line<S: tokio::io::AsyncRead + Unpin>(
+    r: &mut BufReader<S>,
+) -> Result<String, String> {
+    let mut line = String::new();
+    match tokio::time::timeout(IO_TIMEOUT, r.read_line(&mut line)).await {
+        Err(_) => Err("no answer from the peer".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(0)) => Err("peer closed the connection".into()),
+        Ok(Ok(_)) => Ok(line.trim_end().to_string()),
+    }
+}
+
+/// One check of one zone: SIP OPTIONS over TLS, then the tunnel.
+pub async fn check_zone(gen: &Generation, z: &ZoneSpec) -> ZoneState {
+    let mut st = ZoneState {
+        name: z.name.clone(),
+        peer: format!("{}:{}", z.address, z.port),
+        presented_serial: gen.client_serial.clone(),
+        last_check: crate::store::now_rfc3339(),
+        ..Default::default()
+    };
+    match connect(gen, z, z.port).await {
+        Err(e) => {
+            st.status = "Failed".into();
+            st.reason = explain(&e, gen);
+        }
+        Ok((tls, peer_serial)) => {
+            st.peer_serial = peer_serial;
+            let mut r = BufReader::new(tls);
+            let req = format!(
+                "OPTIONS sip:{addr}:{port};transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK{n}\r\nFrom: <sip:xagent@localhost>;tag={n}\r\nTo: <sip:{addr}>\r\nCall-ID: {n}@xagent\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                addr = z.address,
+                port = z.port,
+                n = gen.number
+            );
+            let res = match r.get_mut().write_all(req.as_bytes()).await {
+                Err(e) => Err(e.to_string()),
+                Ok(()) => read_line(&mut r).await,
+            };
+            match res {
+                Ok(l) if l.starts_with("SIP/2.0 200") => {
+                    st.status = "Active".into();
+                    st.reason = format!("SIP OPTIONS answered: {l}");
+                }
+                Ok(l) => {
+                    st.status = "Failed".into();
+                    st.reason = format!("unexpected answer to OPTIONS: {l}");
+                }
+                Err(e) => {
+                    st.status = "Failed".into();
+                    st.reason = explain(&e, gen);
+                }
+            }
+            let _ = r.get_mut().shutdown().await;
+        }
+    }
+    match connect(gen, z, z.tunnel_port).await {
+        Err(e) => {
+            st.tunnel_status = "Failed".into();
+            st.tunnel_reason = format!("Permission denied: {}", explain(&e, gen));
+        }
+        Ok((tls, _)) => {
+            let mut r = BufReader::new(tls);
+            match read_line(&mut r).await {
+                Ok(l) if l.starts_with("XTUNNEL") => {
+                    st.tunnel_status = "Active".into();
+                    st.tunnel_reason = "tunnel established".into();
+                }
+                Ok(l) => {
+                    st.tunnel_status = "Failed".into();
+                    st.tunnel_reason = format!("unexpected tunnel greeting: {l}");
+                }
+                Err(e) => {
+                    st.tunnel_status = "Failed".into();
+                    st.tunnel_reason = format!("Permission denied: {}", explain(&e, gen));
+                }
+            }
+            let _ = r.get_mut().shutdown().await;
+        }
+    }
+    st
+}
