@@ -46,6 +46,25 @@ pub fn file_timestamp() -> String {
         .unwrap_or_else(|_| "0000-00-00_00_00_00".into())
 }
 
+/// A host name made safe for a file name (`[A-Za-z0-9._-]`, others become `_`).
+pub fn file_host(host: &str) -> String {
+    let s: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "localhost".into()
+    } else {
+        s
+    }
+}
+
 /// Writes the four dump files into `folder`; returns their paths.
 pub fn write_all(
     root: &Path,
@@ -55,6 +74,7 @@ pub fn write_all(
     ts: &str,
 ) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(folder)?;
+    let host = file_host(host);
     let files = [
         (format!("xconf_dump_{host}_{ts}.txt"), config_txt(cfg)),
         (format!("xconf_dump_{host}_{ts}.xml"), config_xml(cfg)),

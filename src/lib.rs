@@ -5,6 +5,7 @@ pub mod agent;
 pub mod certs;
 pub mod certs_status;
 pub mod commands;
+pub mod diag;
 pub mod dump;
 pub mod error;
 pub mod parse;

@@ -11,14 +11,26 @@
 //! * [`anchors`] — [`TrustAnchors`] built from `ca.pem`.
 //! * [`pki`] — generated CAs/leaves for tests and the default certificate.
 //! * [`store`] — file names and atomic operations in `ROOT/certs/`.
+//! * [`upload`], [`calist`], [`crl`], [`csr`], [`readiness`] — the operations
+//!   behind `xCommand Security Certificates ...` ([`ops`] holds their shared
+//!   vocabulary and error type; [`trust`] the EKU-neutral chain check;
+//!   [`pemenc`] writes clean PEM).
 
 pub mod anchors;
+pub mod calist;
+pub mod crl;
+pub mod csr;
 mod diagnose;
 pub mod eku;
 pub mod error;
 pub mod info;
+pub mod ops;
+pub mod pemenc;
 pub mod pki;
+pub mod readiness;
 pub mod store;
+pub mod trust;
+pub mod upload;
 pub mod verifier;
 
 pub use anchors::TrustAnchors;

@@ -163,10 +163,41 @@ pub fn run(
         p if p.starts_with("Security Certificates") => {
             certs::run(session, &path, &name, params, body)
         }
-        "DiagnosticLogging Collect" => Err(failed(
-            &path,
-            "the diagnostic bundle is not available in this build yet",
-        )),
+        "DiagnosticLogging Collect" => {
+            let folder = PathBuf::from(
+                param(params, "Folder")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| session.root.join("diagnostics").display().to_string()),
+            );
+            let cfg = match tx {
+                Some(c) => c.clone(),
+                None => session
+                    .store
+                    .load()
+                    .map_err(|e| failed(&path, e.to_string()))?,
+            };
+            let host = crate::status::host_name(&cfg);
+            let (file, names) = crate::diag::collect(
+                &session.root,
+                &cfg,
+                &folder,
+                &host,
+                &crate::dump::file_timestamp(),
+            )
+            .map_err(|e| {
+                failed(
+                    &path,
+                    format!("cannot write the bundle into {}: {e}", folder.display()),
+                )
+            })?;
+            let mut fields = vec![Item::leaf("Bundle", file.display().to_string())];
+            fields.extend(
+                names.into_iter().enumerate().map(|(i, n)| {
+                    Item::instance("File", i as u32 + 1, vec![Item::leaf("Name", n)])
+                }),
+            );
+            Ok(ok(&name, fields))
+        }
         _ => Err(failed(&path, format!("xCommand {path} has no handler"))),
     }
 }

@@ -3,11 +3,7 @@
 //! It knows the shapes of the language (words, quoted values, `:`, `?`, `??`, the
 //! `| resultId="..."` suffix) and nothing of the schema.
 
-use nom::branch::alt;
-use nom::bytes::complete::{escaped_transform, is_not};
 use nom::character::complete::char;
-use nom::combinator::{cut, value};
-use nom::sequence::delimited;
 use nom::{IResult, Parser};
 
 use crate::error::{Code, ShellError};
@@ -56,21 +52,29 @@ pub struct Lexed {
     pub result_id: Option<String>,
 }
 
-/// A quoted string with `\"` and `\\` escapes; any other backslash is kept literally.
+/// A quoted string with `\"` and `\\` escapes; any other backslash is kept literally
+/// (`"C:\temp"` is `C:\temp`). A missing closing quote is a failure (`cut`), not a backtrack.
 pub fn quoted(i: &str) -> IResult<&str, String> {
-    alt((
-        value(String::new(), (char('"'), char('"'))),
-        delimited(
-            char('"'),
-            escaped_transform(
-                is_not("\\\""),
-                '\\',
-                alt((value("\\", char('\\')), value("\"", char('"')))),
-            ),
-            cut(char('"')),
-        ),
-    ))
-    .parse(i)
+    let (body, _) = char('"').parse(i)?;
+    let mut out = String::new();
+    let mut it = body.char_indices().peekable();
+    while let Some((k, c)) = it.next() {
+        match c {
+            '"' => return Ok((&body[k + 1..], out)),
+            '\\' => match it.peek() {
+                Some(&(_, e @ ('"' | '\\'))) => {
+                    out.push(e);
+                    it.next();
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    Err(nom::Err::Failure(nom::error::Error::new(
+        &i[i.len()..],
+        nom::error::ErrorKind::Char,
+    )))
 }
 
 fn is_word_char(c: char) -> bool {
@@ -220,7 +224,7 @@ fn result_id(s: &str, col: usize) -> Result<String, ShellError> {
             .expected("| resultId=\"<tag>\"")
     };
     let t = s.trim_start();
-    if t.len() < 8 || !t[..8].eq_ignore_ascii_case("resultid") {
+    if !crate::schema::starts_with_ci(t, "resultid") {
         return Err(bad());
     }
     let t = t[8..].trim_start();
@@ -276,10 +280,18 @@ mod tests {
     }
 
     #[test]
+    fn other_backslashes_are_literal() {
+        let l = lex(r#"xconf SystemUnit Description: "C:\temp\x""#).unwrap();
+        assert_eq!(l.tokens[4].tok, Tok::Quoted(r"C:\temp\x".into()));
+    }
+
+    #[test]
     fn result_id_suffix() {
         let l = lex(r#"xstatus SystemUnit | resultId="r1""#).unwrap();
         assert_eq!(l.result_id.as_deref(), Some("r1"));
         assert!(lex("xstatus | foo").is_err());
+        // Not a char boundary at byte 8: an error, not a panic.
+        assert!(lex("| echo \u{10000}").is_err());
     }
 
     #[test]

@@ -308,6 +308,10 @@ fn resolve(s: &Schema, verb: Verb, toks: &[Token], line: &str) -> Result<Action,
         Verb::Echo => match words_only(toks)?.as_slice() {
             [(w, _)] if w.eq_ignore_ascii_case("on") => Ok(Action::Echo(true)),
             [(w, _)] if w.eq_ignore_ascii_case("off") => Ok(Action::Echo(false)),
+            [] => Err(
+                ShellError::new(Code::MissingValue, end_col(line), "echo takes on or off")
+                    .expected("<on/off>"),
+            ),
             other => Err(ShellError::new(
                 Code::IllegalValue,
                 other.first().map(|x| x.1).unwrap_or(end_col(line)),
@@ -366,12 +370,20 @@ fn resolve(s: &Schema, verb: Verb, toks: &[Token], line: &str) -> Result<Action,
                     };
                     Ok(Action::Preferences(mode))
                 }
-                _ => Err(ShellError::new(
-                    Code::MissingValue,
-                    toks.first().map(|t| t.col).unwrap_or(end_col(line)),
-                    "missing preference",
-                )
-                .expected(expected)),
+                [_, _, (_, c), ..] => {
+                    Err(
+                        ShellError::new(Code::Unexpected, *c, "text after the output mode")
+                            .expected("end of line"),
+                    )
+                }
+                [(k, kc)] if !crate::schema::starts_with_ci("OutputMode", k) || k.len() < 2 => Err(
+                    ShellError::new(Code::UnknownPath, *kc, format!("unknown preference '{k}'"))
+                        .expected(expected),
+                ),
+                _ => Err(
+                    ShellError::new(Code::MissingValue, end_col(line), "missing preference")
+                        .expected(expected),
+                ),
             }
         }
         Verb::Feedback => {
@@ -517,6 +529,12 @@ fn walk(
             }
         }
         let parent = addr.node();
+        // After a command with nothing below it, the words are its parameters.
+        if parent
+            .is_some_and(|p| tree.nodes[p].command.is_some() && tree.nodes[p].children.is_empty())
+        {
+            break;
+        }
         match tree.lookup(parent, w) {
             Lookup::Found(id) => {
                 addr.steps.push(Step {

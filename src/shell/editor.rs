@@ -177,8 +177,7 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
             let q = format!("{l}{glue}?");
             let inc = parse_text_line(&q);
             let r = session.exec_one(inc, None);
-            let _ = out.write_all(r.text.as_bytes());
-            let _ = out.flush();
+            let _ = super::run::locked_write(&mut out, r.text.as_bytes());
             initial = l;
             continue;
         }
@@ -226,7 +225,7 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
         let replies = session.run_batch(vec![inc], opts.stop_on_error);
         for r in &replies {
             all_ok &= r.ok;
-            let _ = out.write_all(r.text.as_bytes());
+            let _ = super::run::locked_write(&mut out, r.text.as_bytes());
         }
         let _ = out.flush();
         if bye || (!all_ok && opts.stop_on_error) {

@@ -3,11 +3,14 @@
 //! in `run`; what the words mean lives in `parse` and `schema`; this room knows no listener.
 
 pub mod editor;
+pub mod feedback;
 pub mod help;
 pub mod input;
+pub mod role;
 pub mod run;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::commands;
 use crate::error::{Area, Code, ShellError};
@@ -15,6 +18,13 @@ use crate::parse::{Action, FeedbackOp, OutputMode, Request, Which};
 use crate::render::{self, json, terminal, xml, CommandResult, DocKind, Item, ResultStatus};
 use crate::schema::schema;
 use crate::store::{Config, Store, Who};
+
+/// The lock every writer of the session's output takes, so a feedback document never lands in
+/// the middle of a reply.
+pub fn output() -> &'static Mutex<()> {
+    static L: OnceLock<Mutex<()>> = OnceLock::new();
+    L.get_or_init(|| Mutex::new(()))
+}
 
 /// One reply: the exact text to write and whether the request succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,12 +53,16 @@ pub struct Session {
     pub read_only: bool,
     /// Apply the sets of a batch in one transaction (one fsync). Off only for the P2 baseline.
     pub group_commit: bool,
+    /// Shared with the feedback watcher.
+    pub registrations: Arc<Mutex<feedback::Registrations>>,
+    feedback_watch: Option<feedback::Feedback>,
 }
 
 impl Session {
     pub fn new(root: &Path) -> Result<Session, ShellError> {
         let store =
             Store::open(root).map_err(|e| ShellError::new(Code::Store, 0, e.to_string()))?;
+        let read_only = role::is_read_only(&store.load().unwrap_or_default());
         Ok(Session {
             root: root.to_path_buf(),
             store,
@@ -56,8 +70,10 @@ impl Session {
             mode: OutputMode::Terminal,
             echo: true,
             feedback: Vec::new(),
-            read_only: false,
+            read_only,
             group_commit: true,
+            registrations: Arc::new(Mutex::new(feedback::Registrations::default())),
+            feedback_watch: None,
         })
     }
 
@@ -280,6 +296,9 @@ impl Session {
             }),
             Action::Preferences(m) => {
                 self.mode = m;
+                if let Ok(mut r) = self.registrations.lock() {
+                    r.mode = Some(m);
+                }
                 // In JSON mode nothing but JSON: an untagged switch prints nothing at all.
                 if m == OutputMode::Json && tag.is_none() {
                     return Ok(Reply {
@@ -438,6 +457,13 @@ impl Session {
                             .collect(),
                     }),
                 };
+                if let Ok(mut r) = self.registrations.lock() {
+                    r.paths = self.feedback.clone();
+                    r.mode = Some(self.mode);
+                }
+                if !self.feedback.is_empty() && self.feedback_watch.is_none() {
+                    self.feedback_watch = feedback::start(&self.root, self.registrations.clone());
+                }
                 Ok(match r {
                     Some(r) => self.result_reply(&r, tag),
                     None => self.ok_empty(tag),

@@ -62,10 +62,60 @@ pub fn set_tty_echo(on: bool) {
 }
 
 fn write_replies(out: &mut impl Write, replies: &[Reply]) -> io::Result<()> {
+    let lock = super::output();
+    let _g = lock
+        .lock()
+        .map_err(|_| io::Error::other("output lock poisoned"))?;
     for r in replies {
         out.write_all(r.text.as_bytes())?;
     }
     out.flush()
+}
+
+/// Writes under the session's output lock (feedback may write from another thread).
+pub fn locked_write(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    let lock = super::output();
+    let _g = lock
+        .lock()
+        .map_err(|_| io::Error::other("output lock poisoned"))?;
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `Shell IdleTimeout` in seconds (0 = never).
+fn idle_limit(session: &Session) -> Option<u64> {
+    let cfg = session.store.load().ok()?;
+    let k = crate::status::key_for(&crate::schema::schema().config, "Shell IdleTimeout")?;
+    cfg.get(&k).parse::<u64>().ok().filter(|&n| n > 0)
+}
+
+/// Ends the session after `limit` seconds without input. It never cuts a transaction: input
+/// has stopped, so the main thread is waiting to read, and the output lock keeps replies whole.
+fn start_idle_watchdog(limit: u64, last: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let idle = now_secs().saturating_sub(last.load(std::sync::atomic::Ordering::Relaxed));
+        if idle >= limit {
+            let lock = super::output();
+            let _g = lock.lock();
+            let mut out = io::stdout();
+            let _ = out.write_all(
+                format!(
+                    "*e session closed after {limit} seconds without input (Shell IdleTimeout)\n"
+                )
+                .as_bytes(),
+            );
+            let _ = out.flush();
+            std::process::exit(0);
+        }
+    });
 }
 
 /// Runs `-c` text: each line a request, no banner. Returns success.
@@ -101,21 +151,20 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
     opts: &RunOptions,
     banner: bool,
 ) -> bool {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    if banner
-        && out
-            .write_all(session.banner().as_bytes())
-            .and_then(|_| out.flush())
-            .is_err()
-    {
+    let mut out = io::stdout();
+    if banner && locked_write(&mut out, session.banner().as_bytes()).is_err() {
         return false;
+    }
+    let idle = idle_limit(session);
+    let last_input = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(now_secs()));
+    if let Some(limit) = idle {
+        start_idle_watchdog(limit, last_input.clone());
     }
     let mut all_ok = true;
     let interactive_prompt = opts.prompt.clone().filter(|_| io::stdin().is_terminal());
     loop {
         if let Some(p) = &interactive_prompt {
-            let _ = out.write_all(p.as_bytes()).and_then(|_| out.flush());
+            let _ = locked_write(&mut out, p.as_bytes());
         }
         let mut batch: Vec<Incoming> = Vec::new();
         let mut bye = false;
@@ -136,6 +185,7 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
                 _ => break,
             }
         }
+        last_input.store(now_secs(), std::sync::atomic::Ordering::Relaxed);
         let n = batch.len();
         let replies = session.run_batch(batch, opts.stop_on_error);
         let failed = replies.iter().any(|r| !r.ok);

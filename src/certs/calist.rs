@@ -1,0 +1,200 @@
+//! The trusted CA list `ca.pem`, shared by both stores: add (deduplicated by
+//! fingerprint), remove by SHA-256 fingerprint or subject, list. Every
+//! certificate of the list is a trust anchor whose own EKU is not checked;
+//! adding an intermediate (not self-signed) says how that differs from OpenSSL.
+
+use std::path::Path;
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+use super::error::CertError;
+use super::info::{decode, parse_pem_certs, CertInfo};
+use super::ops::{normalise_fingerprint, OpError};
+use super::pemenc;
+use super::store::{certs_dir, write_file_atomic, CA_LIST, CERT_MODE};
+use super::TrustAnchors;
+
+/// What [`add`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// Newly added CAs.
+    pub added: Vec<CertInfo>,
+    /// Already present (same fingerprint), skipped.
+    pub skipped: Vec<CertInfo>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// Size of the list afterwards.
+    pub total: usize,
+}
+
+/// Text warning about an intermediate used as a trust anchor.
+pub fn intermediate_anchor_note(subject: &str) -> String {
+    format!(
+        "'{subject}' is not self-signed: as a trust anchor its own EKU is not checked (xsh and webpki), whereas openssl verify checks the EKU of trusted certificates and wants a self-signed root, so OpenSSL-based peers may decide differently"
+    )
+}
+
+/// The current list as DER, in file order (empty when missing).
+pub fn read(root: &Path) -> Result<Vec<CertificateDer<'static>>, OpError> {
+    let p = certs_dir(root).join(CA_LIST);
+    match std::fs::read(&p) {
+        Ok(b) => match parse_pem_certs(&b) {
+            Ok(v) => Ok(v),
+            Err(CertError::NoCertificates) => Ok(Vec::new()),
+            Err(e) => Err(OpError::Input {
+                what: format!("trusted CA list {}", p.display()),
+                source: e,
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(CertError::io("read", p, e).into()),
+    }
+}
+
+fn write(root: &Path, ders: &[CertificateDer<'_>]) -> Result<(), OpError> {
+    write_file_atomic(
+        &certs_dir(root),
+        CA_LIST,
+        pemenc::certs(ders).as_bytes(),
+        CERT_MODE,
+    )?;
+    Ok(())
+}
+
+/// Add every certificate of `pem`.
+pub fn add(root: &Path, pem: &[u8], now: UnixTime) -> Result<Added, OpError> {
+    let new = parse_pem_certs(pem).map_err(|e| OpError::Input {
+        what: "CA certificate".into(),
+        source: e,
+    })?;
+    // Each must be usable as a trust anchor.
+    TrustAnchors::from_der(new.clone()).map_err(|e| OpError::Input {
+        what: "CA certificate".into(),
+        source: e,
+    })?;
+    let mut list = read(root)?;
+    let mut have: Vec<String> = list
+        .iter()
+        .filter_map(|d| decode(d, now).ok().map(|i| i.sha256_fingerprint))
+        .collect();
+    let mut out = Added {
+        added: Vec::new(),
+        skipped: Vec::new(),
+        warnings: Vec::new(),
+        total: 0,
+    };
+    for der in new {
+        let info = decode(&der, now)?;
+        if have.contains(&info.sha256_fingerprint) {
+            out.skipped.push(info);
+            continue;
+        }
+        if !info.is_ca {
+            out.warnings.push(format!(
+                "'{}' is not a CA certificate (basicConstraints cA is not set); it is trusted as an anchor for itself only",
+                info.subject
+            ));
+        } else if !info.is_self_signed {
+            out.warnings.push(intermediate_anchor_note(&info.subject));
+        }
+        if info.days_left < 0 {
+            out.warnings
+                .push(format!("'{}' expired at {}", info.subject, info.not_after));
+        }
+        have.push(info.sha256_fingerprint.clone());
+        list.push(der);
+        out.added.push(info);
+    }
+    if !out.added.is_empty() {
+        write(root, &list)?;
+    }
+    out.total = list.len();
+    Ok(out)
+}
+
+/// Remove by fingerprint (any case, colons optional) and/or subject (as shown
+/// by the list, case-insensitive). Returns the removed CAs and the new size.
+pub fn remove(
+    root: &Path,
+    fingerprint: Option<&str>,
+    subject: Option<&str>,
+    now: UnixTime,
+) -> Result<(Vec<CertInfo>, usize), OpError> {
+    let fp = fingerprint
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(normalise_fingerprint);
+    let subj = subject.map(str::trim).filter(|s| !s.is_empty());
+    if fp.is_none() && subj.is_none() {
+        return Err(OpError::Invalid(
+            "give Fingerprint or Subject of the CA to remove".into(),
+        ));
+    }
+    if let Some(f) = &fp {
+        if f.len() != 64 {
+            return Err(OpError::Invalid(format!(
+                "Fingerprint must be a SHA-256 fingerprint (64 hex digits), got {} hex digits",
+                f.len()
+            )));
+        }
+    }
+    let list = read(root)?;
+    let mut keep = Vec::new();
+    let mut removed = Vec::new();
+    for der in list {
+        let info = decode(&der, now)?;
+        let hit = fp
+            .as_ref()
+            .is_none_or(|f| normalise_fingerprint(&info.sha256_fingerprint) == *f)
+            && subj.is_none_or(|s| info.subject.eq_ignore_ascii_case(s));
+        if hit {
+            removed.push(info);
+        } else {
+            keep.push(der);
+        }
+    }
+    if removed.is_empty() {
+        let what = match (fingerprint, subj) {
+            (Some(f), Some(s)) if fp.is_some() => {
+                format!("fingerprint {} and subject '{s}'", f.trim())
+            }
+            (Some(f), _) if fp.is_some() => format!("fingerprint {}", f.trim()),
+            (_, Some(s)) => format!("subject '{s}'"),
+            _ => "that selection".into(),
+        };
+        return Err(OpError::NotFound(format!(
+            "no certificate in the trusted CA list has {what}"
+        )));
+    }
+    write(root, &keep)?;
+    Ok((removed, keep.len()))
+}
+
+/// Every CA, decoded, in file order.
+pub fn list(root: &Path, now: UnixTime) -> Result<Vec<CertInfo>, OpError> {
+    read(root)?
+        .iter()
+        .map(|d| decode(d, now).map_err(OpError::from))
+        .collect()
+}
+
+/// Replace the CA with fingerprint `old_fp` by `new` (used when the default
+/// server certificate, which a new node trusts, is reset). Returns false and
+/// changes nothing when `old_fp` is not in the list.
+pub fn replace(
+    root: &Path,
+    old_fp: &str,
+    new: CertificateDer<'static>,
+    now: UnixTime,
+) -> Result<bool, OpError> {
+    let want = normalise_fingerprint(old_fp);
+    let mut list = read(root)?;
+    let Some(pos) = list.iter().position(|d| {
+        decode(d, now).is_ok_and(|i| normalise_fingerprint(&i.sha256_fingerprint) == want)
+    }) else {
+        return Ok(false);
+    };
+    list[pos] = new;
+    write(root, &list)?;
+    Ok(true)
+}

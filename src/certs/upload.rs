@@ -1,0 +1,330 @@
+//! Uploading a certificate + key into the server or the client store, with
+//! every check before anything is written: PEM parses, key matches, the leaf
+//! is not a CA, validity (refuse expired / not yet valid, warn within 30
+//! days), revocation by installed CRLs, the store's EKU rule (client store:
+//! the product's clientAuth refusal; server store: serverAuth), and the chain
+//! to the trusted CA list (a clear warning when untrusted). "Upload server
+//! certificate file as client certificate" (`also_as_client`) copies the same
+//! pair into the client store even when it is serverAuth-only.
+
+use std::path::Path;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+
+use super::csr;
+use super::error::CertError;
+use super::info::{decode, key_matches_cert, parse_pem_certs, parse_pem_key, CertInfo};
+use super::ops::{self, OpError, StoreKind, EXPIRY_WARNING_DAYS};
+use super::store::{certs_dir, write_pair_atomic};
+use super::trust::{load_ca_list, verify_trust};
+use super::{crl, pemenc};
+
+/// Where the key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// A separate key file/text.
+    Given,
+    /// The same PEM text as the certificate.
+    WithCertificate,
+    /// The key of the pending CSR of the store.
+    PendingRequest,
+}
+
+impl KeySource {
+    /// How it is shown.
+    pub fn text(self) -> &'static str {
+        match self {
+            KeySource::Given => "key file",
+            KeySource::WithCertificate => "with the certificate",
+            KeySource::PendingRequest => "certificate signing request in progress",
+        }
+    }
+}
+
+/// What to upload.
+#[derive(Debug, Clone)]
+pub struct UploadInput {
+    /// The target store.
+    pub store: StoreKind,
+    /// PEM text with the certificate chain (leaf first), possibly also the key.
+    pub cert_pem: Vec<u8>,
+    /// PEM text of the key, when given separately.
+    pub key_pem: Option<Vec<u8>>,
+    /// Server store only: copy the pair into the client store too.
+    pub also_as_client: bool,
+}
+
+/// Whether the chain leads to the trusted CA list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Trusted, ending at this anchor subject.
+    Trusted(String),
+    /// Not trusted, with the reason.
+    Untrusted(String),
+}
+
+impl Trust {
+    /// True when trusted.
+    pub fn is_trusted(&self) -> bool {
+        matches!(self, Trust::Trusted(_))
+    }
+}
+
+/// A checked upload, ready to be written.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The request.
+    pub store: StoreKind,
+    /// Also copied into the client store.
+    pub also_as_client: bool,
+    /// Decoded leaf.
+    pub info: CertInfo,
+    /// Number of certificates in the chain.
+    pub chain_len: usize,
+    /// Trust result.
+    pub trust: Trust,
+    /// Key origin.
+    pub key_source: KeySource,
+    /// Warnings to show (the upload still goes ahead).
+    pub warnings: Vec<String>,
+    /// The uploaded key equals the pending CSR key of the store.
+    pub completes_request: bool,
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// What [`commit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Previous certificate of the target store (audit line).
+    pub old: String,
+    /// Previous certificate of the client store when `also_as_client` (audit line).
+    pub old_client: Option<String>,
+    /// The pending CSR of the store was cleared.
+    pub cleared_request: bool,
+}
+
+fn input_err(what: &str) -> impl Fn(CertError) -> OpError + '_ {
+    move |source| OpError::Input {
+        what: what.to_string(),
+        source,
+    }
+}
+
+fn is_encrypted(pem: &[u8]) -> bool {
+    let s = String::from_utf8_lossy(pem);
+    s.contains("ENCRYPTED PRIVATE KEY") || s.contains("Proc-Type: 4,ENCRYPTED")
+}
+
+fn pick_key(
+    root: &Path,
+    input: &UploadInput,
+) -> Result<(PrivateKeyDer<'static>, KeySource), OpError> {
+    if let Some(k) = &input.key_pem {
+        if is_encrypted(k) {
+            return Err(OpError::EncryptedKey);
+        }
+        return Ok((
+            parse_pem_key(k).map_err(input_err("private key"))?,
+            KeySource::Given,
+        ));
+    }
+    match parse_pem_key(&input.cert_pem) {
+        Ok(k) => Ok((k, KeySource::WithCertificate)),
+        Err(CertError::NoPrivateKey) => {
+            if is_encrypted(&input.cert_pem) {
+                return Err(OpError::EncryptedKey);
+            }
+            match csr::pending_key(root, input.store)? {
+                Some(k) => Ok((k, KeySource::PendingRequest)),
+                None => Err(OpError::NoKey { store: input.store }),
+            }
+        }
+        Err(e) => Err(input_err("private key")(e)),
+    }
+}
+
+/// Run every check; nothing is written.
+pub fn check(root: &Path, input: &UploadInput, now: UnixTime) -> Result<Checked, OpError> {
+    if input.also_as_client && input.store == StoreKind::Client {
+        return Err(OpError::Invalid(
+            "AlsoAsClient applies to the server store upload only".into(),
+        ));
+    }
+    let chain = parse_pem_certs(&input.cert_pem).map_err(input_err("certificate"))?;
+    let (key, key_source) = pick_key(root, input)?;
+    let leaf = &chain[0];
+    let info = decode(leaf, now)?;
+    if info.is_ca {
+        return Err(OpError::CaAsLeaf {
+            subject: info.subject.clone(),
+        });
+    }
+    let matches = key_matches_cert(leaf, &key).map_err(input_err("private key"))?;
+    if !matches {
+        return Err(OpError::KeyMismatch {
+            subject: info.subject.clone(),
+            pending: key_source == KeySource::PendingRequest,
+        });
+    }
+    check_validity(&chain, now)?;
+    crl::check_not_revoked(root, &chain)?;
+    let mut warnings = Vec::new();
+    match (&info.ekus, input.store) {
+        (Some(v), _) if v.is_empty() => {
+            return Err(OpError::EmptyEku {
+                subject: info.subject.clone(),
+            })
+        }
+        (_, StoreKind::Client) if !info.lists_client_auth() => return Err(OpError::NoClientUsage),
+        (Some(v), StoreKind::Server) if !v.iter().any(|n| n == "serverAuth") => {
+            return Err(OpError::NoServerUsage {
+                subject: info.subject.clone(),
+                present: v.clone(),
+            })
+        }
+        _ => {}
+    }
+    let client_bound = input.store == StoreKind::Client || input.also_as_client;
+    if client_bound {
+        if input.also_as_client && !info.lists_client_auth() {
+            warnings.push(format!(
+                "the client store now holds a certificate without clientAuth ({}): peers with EKU checking On will reject this node as a TLS client, and tunnels (port 2222) will fail",
+                ops::eku_text(&info)
+            ));
+        }
+        for inter in &chain[1..] {
+            let i = decode(inter, now)?;
+            if let Some(v) = &i.ekus {
+                if !v.iter().any(|n| n == "clientAuth") {
+                    warnings.push(format!(
+                        "intermediate '{}' lists {} but not clientAuth: peers with EKU checking On reject this chain unless they list that intermediate itself as a trust anchor (xsh/webpki then skip its EKU; OpenSSL still checks it)",
+                        i.subject,
+                        if v.is_empty() { "nothing".to_string() } else { v.join(", ") }
+                    ));
+                }
+            }
+        }
+    }
+    if input.store == StoreKind::Server && !input.also_as_client {
+        let server = ops::store_leaf(root, StoreKind::Server).ok().flatten();
+        let client = ops::store_leaf(root, StoreKind::Client).ok().flatten();
+        if let (Some(s), Some(c)) = (server, client) {
+            if s.sha256_fingerprint == c.sha256_fingerprint {
+                warnings.push(format!(
+                    "the client store keeps the previous certificate '{}' (it was the same as the server store); add AlsoAsClient: True to copy this one there too",
+                    c.subject
+                ));
+            }
+        }
+    }
+    if info.days_left < EXPIRY_WARNING_DAYS {
+        warnings.push(format!(
+            "certificate expires in {} day{} (at {})",
+            info.days_left,
+            if info.days_left == 1 { "" } else { "s" },
+            info.not_after
+        ));
+    }
+    let trust = match load_ca_list(root)? {
+        None => Trust::Untrusted("the trusted CA list is empty".into()),
+        Some(anchors) => match verify_trust(leaf, &chain[1..], &anchors, now) {
+            Ok(anchor) => Trust::Trusted(anchor),
+            Err(e) => Trust::Untrusted(e.to_string()),
+        },
+    };
+    if let Trust::Untrusted(why) = &trust {
+        warnings.push(format!(
+            "certificate is not trusted: {why}; peers that verify this node against the same CA list will reject it (add the issuing CA with xCommand Security Certificates CA Add)"
+        ));
+    }
+    let completes_request = match csr::pending_key(root, input.store) {
+        Ok(Some(k)) => key_matches_cert(leaf, &k).unwrap_or(false),
+        _ => false,
+    };
+    Ok(Checked {
+        store: input.store,
+        also_as_client: input.also_as_client,
+        chain_len: chain.len(),
+        trust,
+        key_source,
+        warnings,
+        completes_request,
+        cert_pem: pemenc::certs(&chain),
+        key_pem: pemenc::key(&key),
+        info,
+    })
+}
+
+fn check_validity(chain: &[CertificateDer<'_>], now: UnixTime) -> Result<(), OpError> {
+    let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let now_text = super::info::unix_rfc3339(now);
+    for c in chain {
+        let i = decode(c, now)?;
+        let (nb, na) = validity_secs(c).unwrap_or((i64::MIN, i64::MAX));
+        if na < now_secs {
+            return Err(OpError::Expired {
+                subject: i.subject,
+                not_after: i.not_after,
+                now: now_text,
+            });
+        }
+        if nb > now_secs {
+            return Err(OpError::NotYetValid {
+                subject: i.subject,
+                not_before: i.not_before,
+                now: now_text,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn validity_secs(c: &CertificateDer<'_>) -> Option<(i64, i64)> {
+    use x509_parser::prelude::FromDer;
+    let (_, x) = x509_parser::certificate::X509Certificate::from_der(c.as_ref()).ok()?;
+    Some((
+        x.validity().not_before.timestamp(),
+        x.validity().not_after.timestamp(),
+    ))
+}
+
+/// Write a checked upload: the pair atomically into its store (and into the
+/// client store with `also_as_client`); clears the pending CSR it completes.
+pub fn commit(root: &Path, c: &Checked) -> Result<Committed, OpError> {
+    let dir = certs_dir(root);
+    let old = ops::audit_line(ops::store_leaf(root, c.store).ok().flatten().as_ref());
+    write_pair_atomic(
+        &dir,
+        c.store.cert_file(),
+        c.store.key_file(),
+        c.cert_pem.as_bytes(),
+        c.key_pem.as_bytes(),
+    )?;
+    let mut old_client = None;
+    if c.also_as_client {
+        old_client = Some(ops::audit_line(
+            ops::store_leaf(root, StoreKind::Client)
+                .ok()
+                .flatten()
+                .as_ref(),
+        ));
+        write_pair_atomic(
+            &dir,
+            StoreKind::Client.cert_file(),
+            StoreKind::Client.key_file(),
+            c.cert_pem.as_bytes(),
+            c.key_pem.as_bytes(),
+        )?;
+    }
+    let cleared_request = if c.completes_request {
+        csr::clear(root, c.store)?
+    } else {
+        false
+    };
+    Ok(Committed {
+        old,
+        old_client,
+        cleared_request,
+    })
+}

@@ -1,0 +1,131 @@
+//! The diagnostic bundle: what support asks for, in one `.tar.gz`, never a private key. File names
+//! follow the product: `<kind>_<host>_<YYYY-MM-DD_HH_MM_SS>.<ext>`. The handshake log answers
+//! "which certificate went out, and why did the zone fail?" without a packet capture.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use crate::store::Config;
+
+/// Names and contents of the bundle's files.
+pub fn contents(root: &Path, cfg: &Config, host: &str, ts: &str) -> Vec<(String, Vec<u8>)> {
+    let certs = root.join("certs");
+    let status = root.join("status");
+    let read = |p: PathBuf| std::fs::read(p).unwrap_or_default();
+    let mut files = vec![
+        (format!("ca_{host}_{ts}.pem"), read(certs.join("ca.pem"))),
+        (
+            format!("client_{host}_{ts}.pem"),
+            read(certs.join("client.pem")),
+        ),
+        (
+            format!("server_{host}_{ts}.pem"),
+            read(certs.join("server.pem")),
+        ),
+        (
+            format!("xconf_dump_{host}_{ts}.txt"),
+            crate::dump::config_txt(cfg).into_bytes(),
+        ),
+        (
+            format!("xconf_dump_{host}_{ts}.xml"),
+            crate::dump::config_xml(cfg).into_bytes(),
+        ),
+        (
+            format!("xstat_dump_{host}_{ts}.txt"),
+            crate::dump::status_txt(root, cfg).into_bytes(),
+        ),
+        (
+            format!("xstat_dump_{host}_{ts}.xml"),
+            crate::dump::status_xml(root, cfg).into_bytes(),
+        ),
+        (
+            format!("loggingsnapshot_{host}_{ts}.txt"),
+            tail(&read(status.join("events.log")), 5000),
+        ),
+        (
+            format!("handshakes_{host}_{ts}.log"),
+            tail(&read(status.join("handshakes.log")), 5000),
+        ),
+    ];
+    // A certificate file is public, but a store someone filled by hand could hold a key too.
+    for (_, bytes) in files.iter_mut() {
+        *bytes = strip_private_keys(bytes);
+    }
+    files
+}
+
+/// The last `n` lines.
+fn tail(bytes: &[u8], n: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    let mut out = lines[start..].join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// Removes any PEM private-key block.
+pub fn strip_private_keys(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    if !text.contains("PRIVATE KEY-----") {
+        return bytes.to_vec();
+    }
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN") && line.contains("PRIVATE KEY") {
+            skipping = true;
+            continue;
+        }
+        if skipping {
+            if line.starts_with("-----END") {
+                skipping = false;
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// Writes `diagnostic_logging_<host>_<ts>.tar.gz` into `folder`; returns its path and the names inside.
+pub fn collect(
+    root: &Path,
+    cfg: &Config,
+    folder: &Path,
+    host: &str,
+    ts: &str,
+) -> std::io::Result<(PathBuf, Vec<String>)> {
+    std::fs::create_dir_all(folder)?;
+    let host = &crate::dump::file_host(host);
+    let files = contents(root, cfg, host, ts);
+    let path = folder.join(format!("diagnostic_logging_{host}_{ts}.tar.gz"));
+    let mut buf = Vec::new();
+    {
+        let gz = GzEncoder::new(&mut buf, Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        for (name, bytes) in &files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
+            );
+            h.set_cksum();
+            tar.append_data(&mut h, name, bytes.as_slice())?;
+        }
+        let gz = tar.into_inner()?;
+        gz.finish()?.flush()?;
+    }
+    crate::store::write_file_atomic(&path, &buf, 0o640)?;
+    Ok((path, files.into_iter().map(|(n, _)| n).collect()))
+}
