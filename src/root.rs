@@ -20,6 +20,10 @@ pub fn resolve(flag: Option<PathBuf>) -> PathBuf {
 /// Creates what a root needs. Returns notes worth showing (migration, default certificate).
 pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
     let store = Store::open(root).map_err(|e| e.to_string())?;
+    for dir in ["status", "certs"] {
+        let p = root.join(dir);
+        std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+    }
     let mut notes = Vec::new();
     let certs = root.join("certs");
     let fresh = !certs.join("server.pem").exists();

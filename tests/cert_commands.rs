@@ -224,7 +224,10 @@ fn upload_server_by_file_and_by_pasted_body() {
     // The client store held the same (default) certificate: the upload says it stays.
     let w = warnings(&r);
     assert_eq!(w.len(), 1, "{r}");
-    assert!(w[0].starts_with("the client store keeps the previous certificate"), "{r}");
+    assert!(
+        w[0].starts_with("the client store keeps the previous certificate"),
+        "{r}"
+    );
     assert_eq!(
         serial_of(&n.read("server.pem")),
         serial_of(a.cert_pem.as_bytes())

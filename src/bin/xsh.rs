@@ -29,6 +29,7 @@ struct Args {
     dump_config: Option<String>,
     dump_status: Option<String>,
     print_xsd: Option<String>,
+    quickstart: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         dump_config: None,
         dump_status: None,
         print_xsd: None,
+        quickstart: false,
     };
     if let Ok(e) = std::env::var("XSH_EDITOR") {
         a.editor = editor(&e)?;
@@ -57,6 +59,15 @@ fn parse_args() -> Result<Args, String> {
             "--no-group-commit" => a.group_commit = false,
             "--editor" => a.editor = editor(&value("--editor")?)?,
             "--no-banner" => a.banner = false,
+            "--quickstart" => {
+                a.quickstart = true;
+                if a.root.is_none() {
+                    a.root = Some(match it.peek() {
+                        Some(p) if !p.starts_with('-') => PathBuf::from(it.next().unwrap_or_default()),
+                        _ => PathBuf::from("xsh-root"),
+                    });
+                }
+            }
             "--prompt" => {
                 a.prompt = Some(match it.peek() {
                     Some(p) if !p.starts_with("--") => it.next().unwrap_or_default(),
@@ -165,6 +176,7 @@ fn main() -> ExitCode {
         .command
         .clone()
         .or_else(|| std::env::var("SSH_ORIGINAL_COMMAND").ok());
+    let agent = if args.quickstart { start_agent(&root) } else { None };
     let ok = match command {
         Some(c) if !is_session_word(&c) => run_command(&mut session, &c, &opts),
         _ => {
@@ -174,6 +186,14 @@ fn main() -> ExitCode {
             run_stdin(&mut session, &opts)
         }
     };
+    if let Some(mut child) = agent {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = child.wait();
+        eprintln!("xsh: quick start: agent stopped; the root {} stays for next time", root.display());
+    }
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -184,4 +204,45 @@ fn main() -> ExitCode {
 fn is_session_word(c: &str) -> bool {
     let t = c.trim();
     t.is_empty() || t == "tsh" || t == "xsh" || t.ends_with("/tsh") || t.ends_with("/xsh")
+}
+
+/// `--quickstart`: runs `xagent` (next to this binary) on the root for the length of the session,
+/// unless one already runs there, and waits until it has published its status.
+fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
+    if xsh::status::live_agent(root).is_some() {
+        eprintln!("xsh: quick start: an agent already runs on {}", root.display());
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?.with_file_name("xagent");
+    let log = std::fs::File::create(root.join("status").join("xagent.out")).ok();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("--root").arg(root).arg("--verbose").stdin(std::process::Stdio::null());
+    match log.and_then(|f| f.try_clone().ok().map(|g| (f, g))) {
+        Some((f, g)) => {
+            cmd.stdout(f).stderr(g);
+        }
+        None => {
+            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        }
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xsh: quick start: cannot start {}: {e}", exe.display());
+            return None;
+        }
+    };
+    for _ in 0..100 {
+        if xsh::status::live_agent(root).is_some() {
+            eprintln!(
+                "xsh: quick start: agent pid {} serving SIP TLS and tunnel on 127.0.0.1 (see xStatus SIP, xStatus Tunnel); root {}",
+                child.id(),
+                root.display()
+            );
+            return Some(child);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    eprintln!("xsh: quick start: the agent did not come up; see {}", root.join("status").join("xagent.out").display());
+    Some(child)
 }

@@ -12,7 +12,6 @@ mod fields;
 use self::fields::{ca_fields, cert_fields, crl_fields, csr_fields, trust_fields, warnings};
 use super::{failed, ok, param, require_write};
 use crate::certs::eku::EkuMode;
-use crate::certs::info::CertInfo;
 use crate::certs::ops::{self, eku_text, OpError, StoreKind};
 use crate::certs::upload::{self, UploadInput};
 use crate::certs::{calist, crl, csr, readiness, store as files};
