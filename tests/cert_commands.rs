@@ -1009,9 +1009,50 @@ fn readiness_report_explains_every_seed_row() {
         warnings(&r).join(" ").contains("OpenSSL still checks it"),
         "{r}"
     );
+    // OpenSSL agrees that such a chain fails the sslclient purpose with a roots-only list.
+    let l = leaf(&both_under_server_only, "c2.example", LeafEku::Both);
+    let root_f = n.file("r.pem", both_under_server_only.root_pem());
+    let inter_f = n.file("i.pem", &l.intermediates_pem);
+    let leaf_f = n.file("l.pem", &l.cert_pem);
+    let verify = |purpose: &str| {
+        Command::new("openssl")
+            .args([
+                "verify",
+                "-purpose",
+                purpose,
+                "-CAfile",
+                &root_f,
+                "-untrusted",
+                &inter_f,
+                &leaf_f,
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!verify("sslclient"));
+    assert!(verify("sslserver"));
     let (_, summary, roles) = report(&n);
     assert!(summary.contains("intermediate"), "{summary}");
     assert_eq!(roles[1].0, "Limited");
     assert!(roles[1].1.contains("OpenSSL does not"), "{}", roles[1].1);
     assert_eq!(roles[2].0, "Fails");
+}
+
+#[test]
+fn empty_and_any_eku_uploads_are_refused() {
+    let n = Node::new();
+    let ca1 = TestCa::private_ca1().unwrap();
+    n.trust(ca1.root_pem());
+    let empty = leaf(&ca1, "empty.example", LeafEku::Empty);
+    let e = n.err(&n.upload_line("Server", &empty, ""), None);
+    assert!(e.contains("empty extended key usage"), "{e}");
+    let any = leaf(&ca1, "any.example", LeafEku::AnyOnly);
+    assert_eq!(
+        n.err(&n.upload_line("Client", &any, ""), None),
+        NO_CLIENT_USAGE
+    );
+    let e = n.err(&n.upload_line("Server", &any, ""), None);
+    assert!(e.contains("has no server usage attribute"), "{e}");
 }

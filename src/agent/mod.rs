@@ -321,7 +321,11 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
             }
             _ = async { match term.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => break,
             _ = async { match int.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => break,
-            _ = flush.tick() => shared.report.flush(),
+            _ = flush.tick() => {
+                // The snapshot write fsyncs; keep it off the workers that run handshakes.
+                let sh = shared.clone();
+                let _ = tokio::task::spawn_blocking(move || sh.report.flush()).await;
+            }
             _ = poll.tick() => {
                 // Safety net for missed events (a watch lost to an overflow, a filesystem without inotify).
                 if reload(&shared, false, opts.verbose).await {

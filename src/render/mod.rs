@@ -8,7 +8,7 @@ pub mod json;
 pub mod terminal;
 pub mod xml;
 
-use crate::error::ShellError;
+use crate::error::{Area, Code, ShellError};
 use crate::parse::{Addr, Key, OutputMode};
 use crate::schema::{NodeId, Tree};
 use crate::store::config::instances_in;
@@ -226,6 +226,17 @@ pub fn error(
     result_id: Option<&str>,
     command_name: Option<&str>,
 ) -> String {
+    // A parameter error is found while parsing, before the command is known to the session; its
+    // path names the command, so the reply still carries `<Name>Result` (xapi.md).
+    let fallback = match e.code {
+        Code::UnknownParam | Code::MissingParam | Code::IllegalParam | Code::MissingValue
+            if command_name.is_none() && e.area == Area::Command && !e.path.is_empty() =>
+        {
+            Some(format!("{}Result", e.path.concat()))
+        }
+        _ => None,
+    };
+    let command_name = command_name.or(fallback.as_deref());
     match mode {
         OutputMode::Terminal => terminal::error(e, result_id, command_name),
         OutputMode::Xml => xml::error(e, result_id, command_name),

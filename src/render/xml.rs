@@ -167,7 +167,7 @@ pub fn xsd(tree: &Tree, kind: DocKind) -> String {
     }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
-        "<!-- Generated from xconf/schema.xconf by `xsh --print-xsd {}`; do not edit. -->\n",
+        "<!-- Generated from xconf/schema.xconf by xsh (print-xsd {}); do not edit. -->\n",
         if kind == DocKind::Configuration {
             "config"
         } else {

@@ -510,10 +510,27 @@ impl Session {
                     None => self.store.load().unwrap_or_default(),
                 };
                 let text = get_xml(&self.root, &loaded, &path)?;
-                Ok(Reply {
-                    text: format!("{text}OK\n"),
-                    ok: true,
-                })
+                let text = match self.mode {
+                    // JSON mode prints JSON only: the XML document travels as one string.
+                    OutputMode::Json => {
+                        let mut s = String::from("{\"GetXML\":{\"Value\":");
+                        json::string(&text, &mut s);
+                        s.push('}');
+                        if let Some(t) = tag {
+                            s.push_str(",\"ResultId\":");
+                            json::string(t, &mut s);
+                        }
+                        s.push_str("}\n");
+                        s
+                    }
+                    OutputMode::Terminal => {
+                        let mut s = String::new();
+                        terminal::result_id(tag, &mut s);
+                        format!("{s}{text}OK\n")
+                    }
+                    OutputMode::Xml => format!("{text}OK\n"),
+                };
+                Ok(Reply { text, ok: true })
             }
             Action::Command { node, params } => {
                 let r = commands::run(self, node, &params, body, tx)?;
