@@ -12,9 +12,9 @@
 mod agent_support;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 
 use agent_support::*;
+use std::process::{Command, Stdio};
 use xsh::certs::pki::LeafEku;
 
 fn active(z: &Zone) -> bool {
@@ -42,7 +42,10 @@ fn test_case_1_and_2_serverauth_only_client_cert() {
         core_cert.chain.display(),
         core_cert.key.display()
     )]);
-    assert!(!refused.ok, "client upload of serverAuth-only accepted: {refused:?}");
+    assert!(
+        !refused.ok,
+        "client upload of serverAuth-only accepted: {refused:?}"
+    );
     assert!(
         refused.stdout.contains("client usage attribute"),
         "{}",
@@ -94,7 +97,11 @@ fn test_case_1_and_2_serverauth_only_client_cert() {
     let log = edge.handshakes();
     let rec = find_handshake(&log, "sip", "accepted", &core_cert.serial).expect("accepted record");
     assert_eq!(rec["mode"], "Off", "{rec}");
-    assert_eq!(rec["sent_server_serial"], edge_cert.serial.as_str(), "{rec}");
+    assert_eq!(
+        rec["sent_server_serial"],
+        edge_cert.serial.as_str(),
+        "{rec}"
+    );
     assert!(find_handshake(&log, "tunnel", "rejected", &core_cert.serial).is_some());
 
     // Back to On: Failed again.
@@ -134,32 +141,35 @@ fn condition_2_1_private_client_cert_active_in_either_mode() {
         let before = core.zone(1).last_check;
         edge.set_mode(mode);
         // A SIP and a tunnel handshake accepted by edge under this mode's generation.
-        let gen = wait_for(&format!("edge accepts core's CA1 client cert in {mode}"), || {
-            let log = edge.handshakes();
-            let sip = log.iter().rev().find(|r| {
-                r["listener"] == "sip"
-                    && r["decision"] == "accepted"
-                    && r["mode"] == mode
-                    && r["presented_by_peer"].as_str().and_then(serial_in)
-                        == Some(core_cli.serial.clone())
-            });
-            let Some(sip) = sip else {
-                return Err(format!("{} records, none accepted in {mode}", log.len()));
-            };
-            let g = sip["generation"].as_u64().unwrap_or(0);
-            let tunnel = log.iter().any(|r| {
-                r["listener"] == "tunnel"
-                    && r["decision"] == "accepted"
-                    && r["generation"].as_u64() >= Some(g)
-                    && r["presented_by_peer"].as_str().and_then(serial_in)
-                        == Some(core_cli.serial.clone())
-            });
-            if tunnel {
-                Ok(g)
-            } else {
-                Err(format!("sip accepted in generation {g}, no tunnel yet"))
-            }
-        });
+        let gen = wait_for(
+            &format!("edge accepts core's CA1 client cert in {mode}"),
+            || {
+                let log = edge.handshakes();
+                let sip = log.iter().rev().find(|r| {
+                    r["listener"] == "sip"
+                        && r["decision"] == "accepted"
+                        && r["mode"] == mode
+                        && r["presented_by_peer"].as_str().and_then(serial_in)
+                            == Some(core_cli.serial.clone())
+                });
+                let Some(sip) = sip else {
+                    return Err(format!("{} records, none accepted in {mode}", log.len()));
+                };
+                let g = sip["generation"].as_u64().unwrap_or(0);
+                let tunnel = log.iter().any(|r| {
+                    r["listener"] == "tunnel"
+                        && r["decision"] == "accepted"
+                        && r["generation"].as_u64() >= Some(g)
+                        && r["presented_by_peer"].as_str().and_then(serial_in)
+                            == Some(core_cli.serial.clone())
+                });
+                if tunnel {
+                    Ok(g)
+                } else {
+                    Err(format!("sip accepted in generation {g}, no tunnel yet"))
+                }
+            },
+        );
         let z = core.wait_zone(1, &format!("Active/Active in {mode}"), |z| {
             active(z) && z.last_check > before
         });
@@ -222,7 +232,8 @@ fn condition_3_all_private_ca1() {
     });
     eprintln!("Condition 3 edge lacks CA1: core->edge {zc}");
     assert!(
-        zc.reason.contains("peer rejected this node's client certificate")
+        zc.reason
+            .contains("peer rejected this node's client certificate")
             && zc.reason.contains(&core_cli.serial),
         "{zc}"
     );
@@ -265,7 +276,10 @@ fn condition_4_edge_as_tls_client_with_serverauth_only_copy() {
     }
     core.upload_server(&core_cert, true);
     edge.upload_server(&edge_cert, true);
-    assert_eq!(edge.status_leaf("Security Certificates Client SameAsServer"), "True");
+    assert_eq!(
+        edge.status_leaf("Security Certificates Client SameAsServer"),
+        "True"
+    );
     core.start();
     edge.start();
     core.zone_to(1, "TraversalClient", edge.sip_port, edge.tunnel_port, true);
@@ -311,7 +325,10 @@ fn fresh_roots_same_serial_in_both_roles() {
     let mut edge = Node::new("edge");
     for n in [&core, &edge] {
         assert_eq!(n.store_serial("Client"), n.store_serial("Server"));
-        assert_eq!(n.status_leaf("Security Certificates Client SameAsServer"), "True");
+        assert_eq!(
+            n.status_leaf("Security Certificates Client SameAsServer"),
+            "True"
+        );
     }
     // Each trusts the other's default (self-signed) certificate.
     core.ca_add(&edge.certs().join("server.pem"));
@@ -338,4 +355,352 @@ fn fresh_roots_same_serial_in_both_roles() {
         .cloned()
         .expect("core accepted edge's certificate");
     assert_eq!(rec["sent_server_serial"], sc.as_str());
+}
+
+/// An `openssl` child with its stdin kept open (so it does not quit before the server answers)
+/// and its output collected; killed when dropped.
+struct Ossl {
+    stdin: Option<std::process::ChildStdin>,
+    out: Lines,
+    err: Lines,
+    guard: ChildGuard,
+}
+
+impl Ossl {
+    fn spawn(args: &[&str]) -> Ossl {
+        let mut child = Command::new("openssl")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn openssl");
+        let out = Lines::capture(child.stdout.take().unwrap());
+        let err = Lines::capture(child.stderr.take().unwrap());
+        Ossl {
+            stdin: child.stdin.take(),
+            out,
+            err,
+            guard: ChildGuard::new(child, "openssl"),
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        if let Some(s) = self.stdin.as_mut() {
+            let _ = s.write_all(text.as_bytes());
+            let _ = s.flush();
+        }
+    }
+
+    fn both(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.out.text(), self.err.text())
+    }
+
+    fn wait_out(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        wait_for(what, || {
+            if pred(&self.out.text()) {
+                Ok(())
+            } else {
+                Err(self.both())
+            }
+        });
+    }
+
+    /// Waits for the process to end (it does after a fatal alert).
+    fn wait_exit(&mut self, what: &str) {
+        self.guard.wait_exit(what);
+    }
+}
+
+const OPTIONS: &str = "OPTIONS sip:core@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bKossl\r\nFrom: <sip:openssl@localhost>;tag=1\r\nTo: <sip:core@127.0.0.1>\r\nCall-ID: ossl-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+/// `openssl s_client` to our SIP listener.
+fn s_client(port: u16, cert: &LeafFiles, ca: &std::path::Path, extra: &[&str]) -> Ossl {
+    let addr = format!("127.0.0.1:{port}");
+    let (c, k, caf) = (
+        cert.cert.display().to_string(),
+        cert.key.display().to_string(),
+        ca.display().to_string(),
+    );
+    let mut args = vec![
+        "s_client",
+        "-connect",
+        &addr,
+        "-cert",
+        &c,
+        "-key",
+        &k,
+        "-CAfile",
+        &caf,
+        "-verify_return_error",
+        "-nocommands",
+    ];
+    let inter = cert.intermediate.as_ref().map(|p| p.display().to_string());
+    if let Some(i) = &inter {
+        args.extend(["-cert_chain", i.as_str()]);
+    }
+    args.extend(extra);
+    Ossl::spawn(&args)
+}
+
+/// Real OpenSSL as TLS client: a serverAuth-only client certificate (CA2, with its intermediate)
+/// is rejected in On with our reason, and accepted in Off where `OPTIONS` gets `SIP/2.0 200`.
+#[test]
+fn openssl_s_client_against_sip_listener_in_both_modes() {
+    if !have_openssl() {
+        eprintln!("SKIP: openssl is not installed");
+        return;
+    }
+    let pki = Pki::new();
+    let mut core = Node::new("core");
+    let srv = pki.issue(true, "core ca1 server", LeafEku::Both);
+    core.ca_add(&pki.ca1_root());
+    core.ca_add(&pki.ca2_root());
+    core.upload_server(&srv, true);
+    core.start();
+    let cli = pki.issue(false, "openssl ca2 serverAuth", LeafEku::ServerAuth);
+
+    // On: rejected, and our status says exactly why.
+    let mut on = s_client(core.sip_port, &cli, &pki.ca1_root(), &[]);
+    on.send(OPTIONS);
+    let rej = wait_for("LastRejection of the OpenSSL client", || {
+        let r = core.status_leaf("SIP TLS Listener LastRejection");
+        if serial_in(&r) == Some(cli.serial.clone()) {
+            Ok(r)
+        } else {
+            Err(r)
+        }
+    });
+    eprintln!("openssl s_client, mode On: {rej}");
+    assert!(
+        rej.contains("lacks clientAuth EKU (has serverAuth)") && rej.contains("Mode is On"),
+        "{rej}"
+    );
+    on.wait_exit("s_client ends after the alert");
+    assert!(!on.out.contains("SIP/2.0 200"), "{}", on.both());
+    // s_client verified our server certificate (the server store) before being refused.
+    assert!(
+        on.out
+            .contains(&format!("subject=CN = {}", "core ca1 server")),
+        "{}",
+        on.both()
+    );
+    assert!(
+        on.err.contains("alert certificate unknown"),
+        "{}",
+        on.both()
+    );
+
+    // Off (through xsh): accepted, OPTIONS answered.
+    core.set_mode("Off");
+    let mut off = s_client(core.sip_port, &cli, &pki.ca1_root(), &[]);
+    off.send(OPTIONS);
+    off.wait_out("SIP/2.0 200 through s_client", |o| {
+        o.contains("SIP/2.0 200 OK")
+    });
+    assert!(off.out.contains("Call-ID: ossl-1"), "{}", off.both());
+    let acc = core.status_leaf("SIP TLS Listener LastAccepted");
+    eprintln!("openssl s_client, mode Off: {acc}");
+    assert_eq!(serial_in(&acc), Some(cli.serial.clone()), "{acc}");
+}
+
+/// Real OpenSSL as TLS server (`s_server -Verify 1 -verify_return_error`): our outbound zone
+/// presents the CLIENT store certificate, not the server store's.
+#[test]
+fn openssl_s_server_receives_client_store_certificate() {
+    if !have_openssl() {
+        eprintln!("SKIP: openssl is not installed");
+        return;
+    }
+    let pki = Pki::new();
+    let mut core = Node::new("core");
+    let core_srv = pki.issue(false, "core ca2 server", LeafEku::ServerAuth);
+    let core_cli = pki.issue(true, "core ca1 client", LeafEku::Both);
+    core.ca_add(&pki.ca1_root());
+    core.ca_add(&pki.ca2_root());
+    core.upload_server(&core_srv, false);
+    core.upload_client(&core_cli);
+    core.start();
+    let remote = pki.issue(true, "openssl s_server", LeafEku::Both);
+
+    // s_server on a free port (retried if another process took it meanwhile).
+    let mut attempt = 0;
+    let (server, port) = loop {
+        attempt += 1;
+        let port = free_port();
+        let p = port.to_string();
+        let (c, k, ca) = (
+            remote.cert.display().to_string(),
+            remote.key.display().to_string(),
+            pki.ca1_root().display().to_string(),
+        );
+        let mut s = Ossl::spawn(&[
+            "s_server",
+            "-accept",
+            &p,
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-CAfile",
+            &ca,
+            "-cert",
+            &c,
+            "-key",
+            &k,
+        ]);
+        let up = wait_for("s_server ACCEPT", || {
+            if s.out.contains("ACCEPT") {
+                return Ok(true);
+            }
+            if s.guard.try_wait().is_some() {
+                return Ok(false);
+            }
+            Err(s.both())
+        });
+        if up {
+            break (s, port);
+        }
+        assert!(attempt < 5, "s_server did not start: {}", s.both());
+    };
+    core.zone_to(1, "Neighbor", port, port, true);
+    server.wait_out("s_server prints the client certificate", |o| {
+        o.contains("Client certificate") && o.contains("OPTIONS sip:")
+    });
+    let text = server.out.text();
+    let start = text.find("Client certificate").unwrap();
+    let pem_start = start + text[start..].find("-----BEGIN CERTIFICATE-----").unwrap();
+    let end_marker = "-----END CERTIFICATE-----";
+    let pem_end = pem_start + text[pem_start..].find(end_marker).unwrap() + end_marker.len();
+    let got = pem_serial(&text[pem_start..pem_end]);
+    eprintln!(
+        "openssl s_server received serial {got}; client store {}, server store {}",
+        core.store_serial("Client"),
+        core.store_serial("Server")
+    );
+    assert_eq!(got, core.store_serial("Client"));
+    assert_eq!(got, core_cli.serial);
+    assert_ne!(got, core.store_serial("Server"));
+    assert!(text.contains("subject=CN = core ca1 client"), "{text}");
+    // s_server verified it (-verify_return_error would have refused the connection otherwise).
+    assert!(
+        server.err.contains("depth=0 CN = core ca1 client"),
+        "{}",
+        server.both()
+    );
+    let z = core.wait_zone(1, "checked", |z| !z.last_check.is_empty());
+    assert_eq!(z.presented_serial, core_cli.serial, "{z}");
+    drop(server);
+    let _ = port;
+}
+
+/// Issue 4 item 5: a session from a generation with checking Off must not let a serverAuth-only
+/// client back in after the switch to On: the old session is not resumed (full handshake) and the
+/// verifier rejects the certificate. Positive control: under Off the session does resume.
+/// TLS 1.3 (tickets) and TLS 1.2 (session IDs).
+#[test]
+fn resumption_does_not_bypass_the_verifier_after_mode_switch() {
+    if !have_openssl() {
+        eprintln!("SKIP: openssl is not installed");
+        return;
+    }
+    let pki = Pki::new();
+    let mut core = Node::new("core");
+    let srv = pki.issue(true, "core ca1 server", LeafEku::Both);
+    core.ca_add(&pki.ca1_root());
+    core.upload_server(&srv, true);
+    core.set_mode("Off");
+    core.start();
+    let cli = pki.issue(true, "openssl ca1 serverAuth", LeafEku::ServerAuth);
+    let ca = pki.ca1_root();
+    let mut sessions = Vec::new();
+    for (ver, flag) in [("TLSv1.3", "-tls1_3"), ("TLSv1.2", "-tls1_2")] {
+        let sess = pki.dir.path().join(format!("session-{ver}.pem"));
+        let sp = sess.display().to_string();
+        let mut first = s_client(core.sip_port, &cli, &ca, &[flag, "-sess_out", &sp]);
+        first.send(OPTIONS);
+        first.wait_out(&format!("{ver}: first connection answered"), |o| {
+            o.contains("SIP/2.0 200 OK") && o.contains(&format!("New, {ver}"))
+        });
+        wait_for(&format!("{ver}: session saved"), || {
+            let t = std::fs::read_to_string(&sess).unwrap_or_default();
+            if t.contains("BEGIN SSL SESSION PARAMETERS") {
+                Ok(())
+            } else {
+                Err(format!("{} bytes", t.len()))
+            }
+        });
+        // End of input makes s_client quit, which flushes what it printed about the session.
+        first.stdin = None;
+        first.wait_exit("s_client quits at end of input");
+        if ver == "TLSv1.3" {
+            assert!(
+                first
+                    .out
+                    .contains("Post-Handshake New Session Ticket arrived")
+                    && first.out.contains("TLS session ticket:"),
+                "no ticket: {}",
+                first.both()
+            );
+        }
+        // Positive control: the same generation resumes it. TLS 1.3 tickets are single-use, so
+        // the resumed connection's fresh ticket (`-sess_out`) is what is tried after the switch;
+        // a TLS 1.2 session ID stays reusable.
+        let sess2 = pki.dir.path().join(format!("session-{ver}-2.pem"));
+        let sp2 = sess2.display().to_string();
+        let mut again = s_client(
+            core.sip_port,
+            &cli,
+            &ca,
+            &[flag, "-sess_in", &sp, "-sess_out", &sp2],
+        );
+        again.send(OPTIONS);
+        again.wait_out(&format!("{ver}: resumed under Off"), |o| {
+            o.contains("SIP/2.0 200 OK") && o.contains(&format!("Reused, {ver}"))
+        });
+        let next = if ver == "TLSv1.3" {
+            wait_for(&format!("{ver}: ticket of the resumed connection"), || {
+                let t = std::fs::read_to_string(&sess2).unwrap_or_default();
+                if t.contains("BEGIN SSL SESSION PARAMETERS") {
+                    Ok(())
+                } else {
+                    Err(format!("{} bytes", t.len()))
+                }
+            });
+            sp2
+        } else {
+            sp
+        };
+        eprintln!("{ver}: session issued under Off and resumed under Off");
+        sessions.push((ver, flag, next));
+    }
+
+    let rejected_before: u64 = core
+        .status_leaf("SIP TLS Listener RejectedEku")
+        .parse()
+        .unwrap();
+    assert_eq!(rejected_before, 0);
+    core.set_mode("On");
+    for (n, (ver, flag, sp)) in sessions.iter().enumerate() {
+        let mut c = s_client(core.sip_port, &cli, &ca, &[flag, "-sess_in", sp]);
+        c.send(OPTIONS);
+        let rej = wait_for(&format!("{ver}: rejection after the switch to On"), || {
+            assert!(
+                !c.out.contains("Reused"),
+                "{ver}: the Off-generation session was resumed under On (verifier bypassed): {}",
+                c.both()
+            );
+            let r = core.status_leaf("SIP TLS Listener RejectedEku");
+            if r.parse::<u64>().unwrap_or(0) > n as u64 {
+                Ok(core.status_leaf("SIP TLS Listener LastRejection"))
+            } else {
+                Err(format!("RejectedEku {r}; {}", c.both()))
+            }
+        });
+        c.wait_exit("s_client ends after the alert");
+        eprintln!("{ver}: old session after switch to On: {rej}");
+        assert_eq!(serial_in(&rej), Some(cli.serial.clone()), "{rej}");
+        assert!(rej.contains("lacks clientAuth EKU"), "{rej}");
+        assert!(!c.out.contains("Reused"), "{ver} resumed: {}", c.both());
+        assert!(!c.out.contains("SIP/2.0 200"), "{}", c.both());
+    }
 }

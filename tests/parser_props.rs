@@ -16,7 +16,7 @@ use xsh::shell::input::Source;
 fn config(cases: u32) -> PtConfig {
     PtConfig {
         cases,
-        rng_seed: RngSeed::Fixed(0x5eed_0f_c0de),
+        rng_seed: RngSeed::Fixed(0x5eed_c0de),
         failure_persistence: None,
         ..PtConfig::default()
     }

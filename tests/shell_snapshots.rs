@@ -97,7 +97,7 @@ impl Xsh {
 fn transcript(args: &[&str], stdin: &str, out: &Out) -> String {
     let mut s = format!("$ xsh --root [ROOT] {}\n", args.join(" "));
     s.push_str("--- stdin\n");
-    s.push_str(&stdin.replace("{ROOT}", "[ROOT]"));
+    s.push_str(&stdin.replace("{ROOT}", "[ROOT]").replace('\r', "\\r"));
     if !stdin.is_empty() && !stdin.ends_with('\n') {
         s.push_str("[no newline]\n");
     }
@@ -381,7 +381,7 @@ xcommand Security Certificates CSR Generate Store: Both CommonName: x
 #[test]
 fn status_terminal() {
     let x = Xsh::new();
-    let script = "xStatus SystemUnit\nxstatus systemunit software version\nxstatus SystemUnit Uptime\nxstatus SIP TLS Listener ?\n";
+    let script = "xStatus SystemUnit\nxstatus systemunit software version\nxstatus SystemUnit Uptime\nxstatus SystemUnit Software ?\n";
     insta::assert_snapshot!("status_terminal", x.transcript(&["--no-banner"], script));
 }
 
@@ -421,9 +421,9 @@ xconf S?
 xconf Zones Zone ?
 xconf Zones Zone 3 T?
 xconf XCP ??
-xstatus ?
-xstatus Zones ??
-xcommand ?
+xstatus SystemUnit ?
+xstatus SystemUnit Software ??
+xcommand SystemUnit ?
 xcommand Security Certificates CSR Generate ?
 xcommand Security Certificates CSR Generate ??
 xcommand SystemUnit Dump Fol?

@@ -206,12 +206,35 @@ fn publish_generation(shared: &Shared, result: &str, error: &str) {
     shared.report.flush();
 }
 
+/// The files are back to what the generation in force was built from (an admin undid a bad
+/// edit): a refused reload's error no longer applies, so status must stop naming that file.
+fn clear_stale_error(shared: &Shared, number: u64) {
+    let stale = shared
+        .report
+        .extra
+        .lock()
+        .map(|x| {
+            x.get("Agent LastReload Error")
+                .is_some_and(|e| !e.is_empty())
+        })
+        .unwrap_or(false);
+    if stale {
+        shared.report.event(
+            "reload",
+            "INFO",
+            &format!("the files match generation {number} in force again; the last reload error no longer applies"),
+        );
+        publish_generation(shared, "ok (files match the generation in force)", "");
+    }
+}
+
 /// Rebuilds from the files; swaps when the content changed and the build succeeded.
 /// Returns true when a new generation was swapped in.
 async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
     let prev = shared.current.load_full();
     let root = shared.root.clone();
     if !forced && content_hash(&root) == prev.hash {
+        clear_stale_error(shared, prev.number);
         return false;
     }
     sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
@@ -221,6 +244,7 @@ async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
     let ok = match built {
         Ok(Ok(g)) => {
             if g.hash == prev.hash && !forced {
+                clear_stale_error(shared, prev.number);
                 sd_notify("READY=1");
                 return false;
             }

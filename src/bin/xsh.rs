@@ -63,7 +63,9 @@ fn parse_args() -> Result<Args, String> {
                 a.quickstart = true;
                 if a.root.is_none() {
                     a.root = Some(match it.peek() {
-                        Some(p) if !p.starts_with('-') => PathBuf::from(it.next().unwrap_or_default()),
+                        Some(p) if !p.starts_with('-') => {
+                            PathBuf::from(it.next().unwrap_or_default())
+                        }
                         _ => PathBuf::from("xsh-root"),
                     });
                 }
@@ -176,7 +178,11 @@ fn main() -> ExitCode {
         .command
         .clone()
         .or_else(|| std::env::var("SSH_ORIGINAL_COMMAND").ok());
-    let agent = if args.quickstart { start_agent(&root) } else { None };
+    let agent = if args.quickstart {
+        start_agent(&root)
+    } else {
+        None
+    };
     let ok = match command {
         Some(c) if !is_session_word(&c) => run_command(&mut session, &c, &opts),
         _ => {
@@ -192,7 +198,10 @@ fn main() -> ExitCode {
             nix::sys::signal::Signal::SIGTERM,
         );
         let _ = child.wait();
-        eprintln!("xsh: quick start: agent stopped; the root {} stays for next time", root.display());
+        eprintln!(
+            "xsh: quick start: agent stopped; the root {} stays for next time",
+            root.display()
+        );
     }
     if ok {
         ExitCode::SUCCESS
@@ -210,19 +219,26 @@ fn is_session_word(c: &str) -> bool {
 /// unless one already runs there, and waits until it has published its status.
 fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
     if xsh::status::live_agent(root).is_some() {
-        eprintln!("xsh: quick start: an agent already runs on {}", root.display());
+        eprintln!(
+            "xsh: quick start: an agent already runs on {}",
+            root.display()
+        );
         return None;
     }
     let exe = std::env::current_exe().ok()?.with_file_name("xagent");
     let log = std::fs::File::create(root.join("status").join("xagent.out")).ok();
     let mut cmd = std::process::Command::new(&exe);
-    cmd.arg("--root").arg(root).arg("--verbose").stdin(std::process::Stdio::null());
+    cmd.arg("--root")
+        .arg(root)
+        .arg("--verbose")
+        .stdin(std::process::Stdio::null());
     match log.and_then(|f| f.try_clone().ok().map(|g| (f, g))) {
         Some((f, g)) => {
             cmd.stdout(f).stderr(g);
         }
         None => {
-            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
         }
     }
     let child = match cmd.spawn() {
@@ -243,6 +259,9 @@ fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    eprintln!("xsh: quick start: the agent did not come up; see {}", root.join("status").join("xagent.out").display());
+    eprintln!(
+        "xsh: quick start: the agent did not come up; see {}",
+        root.join("status").join("xagent.out").display()
+    );
     Some(child)
 }

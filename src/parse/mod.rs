@@ -773,14 +773,16 @@ fn resolve_command(s: &Schema, toks: &[Token], line: &str) -> Result<Action, She
             if last.glued {
                 if let Ok((addr, used)) = walk(tree, Area::Command, &toks[..toks.len() - 2], false)
                 {
+                    let at_command = addr.node().is_some_and(|n| tree.nodes[n].command.is_some());
                     if used == toks.len() - 2
                         && !matches!(tree.lookup(addr.node(), w), Lookup::Found(_))
                     {
+                        // After a command the word is a parameter: help on the command.
                         return Ok(Action::Help {
                             which: Which::Command,
                             addr,
                             all,
-                            prefix: Some(w.clone()),
+                            prefix: (!at_command).then(|| w.clone()),
                         });
                     }
                 }

@@ -74,12 +74,16 @@ impl ChildGuard {
 
     /// Non-blocking: the exit status if the process ended.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Waits (polling, up to the deadline) for the process to exit.
     pub fn wait_exit(&mut self, what: &str) -> ExitStatus {
-        wait_for(what, || self.try_wait().ok_or_else(|| "still running".into()))
+        wait_for(what, || {
+            self.try_wait().ok_or_else(|| "still running".into())
+        })
     }
 
     pub fn kill(&mut self) {
@@ -199,9 +203,7 @@ pub fn leaf(doc: &Value, words: &str) -> Option<String> {
                 .find(|i| i.get("id").and_then(|x| x.as_str()) == Some(id))?;
         }
     }
-    v.get("Value")
-        .and_then(|x| x.as_str())
-        .map(str::to_string)
+    v.get("Value").and_then(|x| x.as_str()).map(str::to_string)
 }
 
 /// The `serial=..` of a `describe()` text (`LastAccepted`, `LastRejection`, handshake log).
@@ -306,14 +308,17 @@ impl Pki {
             *g += 1;
             *g
         };
-        let base = self.dir.path().join(format!("{n:03}-{}", cn.replace(' ', "_")));
+        let base = self
+            .dir
+            .path()
+            .join(format!("{n:03}-{}", cn.replace(' ', "_")));
         let f = |ext: &str, text: &str| {
             let p = PathBuf::from(format!("{}.{ext}", base.display()));
             std::fs::write(&p, text).unwrap();
             p
         };
-        let intermediate = (!leaf.intermediates_pem.is_empty())
-            .then(|| f("inter.pem", &leaf.intermediates_pem));
+        let intermediate =
+            (!leaf.intermediates_pem.is_empty()).then(|| f("inter.pem", &leaf.intermediates_pem));
         LeafFiles {
             cert: f("cert.pem", &leaf.cert_pem),
             chain: f("chain.pem", &leaf.chain_pem),
