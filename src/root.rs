@@ -26,6 +26,13 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
     }
     let mut notes = Vec::new();
     let certs = root.join("certs");
+    // Parallel first starts on one root must not interleave their key pairs: prepare under the
+    // store lock (only when there is something to do, so an ordinary start stays cheap).
+    let _guard = if !certs.join("server.pem").exists() || !certs.join("client.pem").exists() {
+        Some(store.lock().map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     let fresh = !certs.join("server.pem").exists();
     if fresh {
         let cfg = store.load().unwrap_or_default();

@@ -87,13 +87,13 @@ fn test_case_1_and_2_serverauth_only_client_cert() {
     // Role rule: edge's server store went out to core, core's client store to edge.
     assert_eq!(z.peer_serial, edge_cert.serial, "{z}");
     assert_eq!(z.peer_serial, edge.store_serial("Server"));
-    let acc = edge.status_leaf("SIP TLS Listener LastAccepted");
-    assert_eq!(serial_in(&acc), Some(core.store_serial("Client")), "{acc}");
-    let trej = edge.status_leaf("Tunnel Listener LastRejection");
-    assert!(
-        trej.contains("lacks clientAuth EKU") && trej.contains("tunnel"),
-        "{trej}"
+    edge.wait_serial_in(
+        "SIP TLS Listener LastAccepted",
+        &core.store_serial("Client"),
     );
+    edge.wait_leaf("Tunnel Listener LastRejection", |r| {
+        r.contains("lacks clientAuth EKU") && r.contains("tunnel")
+    });
     let log = edge.handshakes();
     let rec = find_handshake(&log, "sip", "accepted", &core_cert.serial).expect("accepted record");
     assert_eq!(rec["mode"], "Off", "{rec}");
@@ -178,10 +178,11 @@ fn condition_2_1_private_client_cert_active_in_either_mode() {
         assert_eq!(z.presented_serial, core_cli.serial, "{z}");
         assert_ne!(z.presented_serial, core_srv.serial, "{z}");
         assert_eq!(z.peer_serial, edge.store_serial("Server"), "{z}");
-        let acc = edge.status_leaf("SIP TLS Listener LastAccepted");
-        assert_eq!(serial_in(&acc), Some(core.store_serial("Client")), "{acc}");
-        let tacc = edge.status_leaf("Tunnel Listener LastAccepted");
-        assert_eq!(serial_in(&tacc), Some(core_cli.serial.clone()), "{tacc}");
+        edge.wait_serial_in(
+            "SIP TLS Listener LastAccepted",
+            &core.store_serial("Client"),
+        );
+        edge.wait_serial_in("Tunnel Listener LastAccepted", &core_cli.serial);
     }
 }
 
@@ -310,8 +311,10 @@ fn condition_4_edge_as_tls_client_with_serverauth_only_copy() {
     assert_eq!(ze.tunnel_status, "Failed", "{ze}");
     assert!(ze.tunnel_reason.contains("Permission denied"), "{ze}");
     // Role rule: the copy in edge's client store went out as client; core's server store as server.
-    let acc = core.status_leaf("SIP TLS Listener LastAccepted");
-    assert_eq!(serial_in(&acc), Some(edge.store_serial("Client")), "{acc}");
+    core.wait_serial_in(
+        "SIP TLS Listener LastAccepted",
+        &edge.store_serial("Client"),
+    );
     assert_eq!(ze.peer_serial, core.store_serial("Server"), "{ze}");
     // Core→edge is unaffected.
     core.wait_zone(1, "core->edge still Active", active);
@@ -499,9 +502,8 @@ fn openssl_s_client_against_sip_listener_in_both_modes() {
         o.contains("SIP/2.0 200 OK")
     });
     assert!(off.out.contains("Call-ID: ossl-1"), "{}", off.both());
-    let acc = core.status_leaf("SIP TLS Listener LastAccepted");
+    let acc = core.wait_serial_in("SIP TLS Listener LastAccepted", &cli.serial);
     eprintln!("openssl s_client, mode Off: {acc}");
-    assert_eq!(serial_in(&acc), Some(cli.serial.clone()), "{acc}");
 }
 
 /// Real OpenSSL as TLS server (`s_server -Verify 1 -verify_return_error`): our outbound zone

@@ -10,7 +10,7 @@ mod ssh_support;
 
 use std::time::{Duration, Instant};
 
-use ssh_support::{find, Pty, SshSession, Tmux, ADMIN, DEADLINE, READONLY};
+use ssh_support::{find, Pty, SshSession, Tmux, ADMIN, READONLY};
 
 const ESC: u8 = 0x1b;
 
@@ -273,6 +273,374 @@ fn pty_line_endings_both_modes() {
         assert!(
             !st.success(),
             "{term}: one request failed, so the exit status is 1"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// feedback between two SSH sessions
+
+/// Session A (JSON, no PTY) registers `/Configuration/SIP/TLS`; session B flips the EKU mode;
+/// A receives exactly one document for it. The latency is measured and printed; the assertion
+/// is a generous 2 s (the requirement is 100 ms; see the printed value).
+#[test]
+fn feedback_reaches_another_ssh_session() {
+    let srv = sshd_or_skip!();
+    let mut a = srv.session(ADMIN, Pty::None, None);
+    let pos = a.wait_contains(0, b"\nOK\n");
+    a.send(b"echo off\n");
+    let pos = a.wait_contains(pos, b"OK\n");
+    a.send(b"xpreferences outputmode json\n");
+    a.send(b"xfeedback register /Configuration/SIP/TLS | resultId=\"reg\"\n");
+    let docs_after = |s: &SshSession, from: usize, n: usize| {
+        s.wait_for(&format!("{n} documents"), |b| {
+            let (d, ends) = ssh_support::json_docs(&b[from..]);
+            (d.len() >= n).then(|| (d[..n].to_vec(), from + ends[n - 1]))
+        })
+    };
+    let (d, pos) = docs_after(&a, pos, 1);
+    assert_eq!(d[0], serde_json::json!({"ResultId": "reg"}));
+
+    let mut b = srv.session(ADMIN, Pty::None, None);
+    let bpos = b.wait_contains(0, b"\nOK\n");
+    let sent = Instant::now();
+    b.send(b"xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode: Off\n");
+    let b_ok = b.wait_contains(bpos, b"OK\n");
+    let (d, end) = docs_after(&a, pos, 1);
+    let fb_at = a.arrival(end - 1).expect("arrival");
+    let ok_at = b.arrival(b_ok - 1).expect("arrival");
+    let since_send = fb_at.duration_since(sent);
+    let since_ok = if fb_at >= ok_at {
+        format!("{:?} after B's OK", fb_at - ok_at)
+    } else {
+        format!("{:?} before B's OK", ok_at - fb_at)
+    };
+    println!("feedback latency: {since_send:?} after B sent the set ({since_ok})");
+    assert!(
+        since_send < Duration::from_secs(2),
+        "feedback took {since_send:?}"
+    );
+    assert_eq!(
+        d[0],
+        serde_json::json!({"Configuration":{"SIP":{"TLS":{"Certificate":{"ExtendedKeyUsage":{"Checking":{"Mode":{"Value":"Off"}}}}}}}}),
+        "one document, no ResultId"
+    );
+    // Exactly one: the next document A sees is the reply to its own tagged request. A change
+    // outside the registration (B) produces nothing.
+    b.send(b"xConfiguration SystemUnit Description: \"not watched\"\n");
+    b.wait_contains(b_ok, b"OK\n");
+    a.send(b"xstatus SystemUnit Product | resultId=\"sync\"\n");
+    let (d, _) = docs_after(&a, end, 1);
+    assert_eq!(
+        d[0]["ResultId"], "sync",
+        "unexpected extra document: {}",
+        d[0]
+    );
+    a.close_stdin();
+    b.close_stdin();
+    a.wait_exit();
+    b.wait_exit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// roles
+
+fn pem_body() -> String {
+    xsh::certs::pki::TestCa::new_root("Role Test CA")
+        .expect("test CA")
+        .root_pem()
+        .to_string()
+}
+
+/// The read-only user reads configuration and status, and every write is refused with a clear
+/// error and an audit record naming the SSH user and the client address; nothing changes.
+#[test]
+fn read_only_user_can_read_but_every_write_is_refused_and_audited() {
+    let srv = sshd_or_skip!();
+    let before = srv.local("xConfiguration");
+    let pem = pem_body();
+    let script = format!(
+        "xConfiguration SIP TLS Port\n\
+         xStatus SystemUnit Product\n\
+         xCommand Security Certificates Server Show\n\
+         xConfiguration SIP TLS Port: 5070\n\
+         xCommand Security Certificates Server Upload\n{pem}.\n\
+         xCommand Security Certificates CSR Generate Store: Server CommonName: \"ro.example\"\n\
+         xCommand Security Certificates Server Reset\n\
+         xCommand Configuration Reset Path: \"SIP TLS Port\"\n\
+         xCommand Security Certificates CA Add\n{pem}.\n\
+         xCommand Security Certificates CA Remove Subject: \"CN=vm\"\n\
+         xConfiguration Shell AdminGroup: \"xsh-readonly\"\n"
+    );
+    let f = srv.exec(READONLY, None, script.as_bytes());
+    let out = f.text();
+    assert_eq!(f.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("*w read-only session"),
+        "the banner says so: {out}"
+    );
+    let t = terminators(&f.stdout);
+    let mut want = vec!["OK"; 4];
+    want.extend(["ERROR"; 8]);
+    assert_eq!(t, want, "{out}");
+    let refusals = out.matches("has a read-only role").count();
+    assert_eq!(refusals, 8, "each refusal says why: {out}");
+    assert!(out.contains("user 'xshro'"), "{out}");
+    assert_eq!(
+        srv.local("xConfiguration"),
+        before,
+        "the read-only user changed something"
+    );
+
+    let refused: Vec<_> = srv
+        .audit()
+        .into_iter()
+        .filter(|r| r["user"] == READONLY)
+        .collect();
+    assert_eq!(
+        refused.len(),
+        8,
+        "one audit record per attempt: {refused:#?}"
+    );
+    for r in &refused {
+        assert_eq!(r["from"], "127.0.0.1", "{r}");
+        assert!(
+            r["result"].as_str().unwrap_or("").starts_with("refused"),
+            "{r}"
+        );
+    }
+    let paths: Vec<&str> = refused.iter().filter_map(|r| r["path"].as_str()).collect();
+    for p in [
+        "SIP TLS Port",
+        "xCommand Security Certificates Server Upload",
+        "xCommand Security Certificates CSR Generate",
+        "xCommand Security Certificates Server Reset",
+        "xCommand Configuration Reset",
+        "xCommand Security Certificates CA Add",
+        "xCommand Security Certificates CA Remove",
+        "Shell AdminGroup",
+    ] {
+        assert!(paths.contains(&p), "no audit record for {p}: {paths:?}");
+    }
+}
+
+/// The admin user changes configuration; the audit log names the SSH user and `from`.
+#[test]
+fn admin_user_writes_and_the_audit_log_names_user_and_address() {
+    let srv = sshd_or_skip!();
+    let f = srv.exec(ADMIN, Some("xConfiguration SIP TLS Port: 5077"), b"");
+    assert!(f.status.success(), "{}", f.text());
+    let pem = pem_body();
+    let f = srv.exec(
+        ADMIN,
+        None,
+        format!("xCommand Security Certificates CA Add\n{pem}.\n").as_bytes(),
+    );
+    assert!(f.status.success(), "{}", f.text());
+    assert!(srv
+        .local("xConfiguration SIP TLS Port")
+        .contains("\"5077\""));
+    let audit = srv.audit();
+    let set = audit
+        .iter()
+        .find(|r| r["path"] == "SIP TLS Port")
+        .unwrap_or_else(|| panic!("no audit record: {audit:#?}"));
+    assert_eq!(set["user"], ADMIN, "{set}");
+    assert_eq!(set["from"], "127.0.0.1", "{set}");
+    assert_eq!(set["new"], "5077", "{set}");
+    assert_eq!(set["result"], "applied", "{set}");
+    let ca = audit
+        .iter()
+        .find(|r| r["path"] == "Security Certificates CA Add")
+        .unwrap_or_else(|| panic!("no audit record for the CA upload: {audit:#?}"));
+    assert_eq!(ca["user"], ADMIN, "{ca}");
+    assert_eq!(ca["from"], "127.0.0.1", "{ca}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// limits
+
+/// Deterministic garbage: lines of arbitrary bytes (no `\n`/`\r`, not a comment or a length
+/// prefix, not blank).
+fn garbage_lines(n: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut x = seed;
+    let mut next = move || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as u8
+    };
+    (0..n)
+        .map(|i| {
+            let len = 1 + (i * 37) % 300;
+            let mut l: Vec<u8> = (0..len)
+                .map(|_| next())
+                .filter(|b| !matches!(b, b'\n' | b'\r'))
+                .collect();
+            if l.is_empty() || matches!(l[0], b'#' | b'{' | b' ' | b'\t' | 0x0b | 0x0c) {
+                l.insert(0, b'@');
+            }
+            l
+        })
+        .collect()
+}
+
+/// Binary and garbage input gets one error per line; the shell goes on and answers the next
+/// real request, and never reflects a control byte.
+#[test]
+fn garbage_and_binary_input_gets_errors_and_the_shell_survives() {
+    let srv = sshd_or_skip!();
+    let mut lines = garbage_lines(200, 7);
+    lines.push(vec![0u8; 100]);
+    lines.push(b"\x1b[2J\x1b]0;owned\x07xstatus".to_vec());
+    lines.push(vec![b'x'; 100_000]);
+    lines.push(b"xConfiguration SIP TLS Port: \"unterminated".to_vec());
+    lines.push(b"xstatus SystemUnit | resultId=\"".to_vec());
+    lines.push(b"{abc} ".to_vec());
+    lines.push(b"\xff\xfe\xfd invalid utf-8".to_vec());
+    let n = lines.len();
+    let mut input = Vec::new();
+    for l in &lines {
+        input.extend_from_slice(l);
+        input.push(b'\n');
+    }
+    input.extend_from_slice(b"xstatus SystemUnit Product\n");
+    let f = srv.exec(ADMIN, None, &input);
+    let out = f.text();
+    assert_eq!(
+        f.status.code(),
+        Some(1),
+        "garbage is a failure, not a crash: {:?}",
+        f.status
+    );
+    let t = terminators(&f.stdout);
+    assert_eq!(
+        t.len(),
+        n + 2,
+        "one terminator per line (+ banner, + last): {out}"
+    );
+    assert!(
+        t[1..=n].iter().all(|x| x != "OK"),
+        "a garbage line succeeded: {t:?}"
+    );
+    assert!(
+        out.ends_with("*s SystemUnit: /\n    Product: \"xsh\"\n*s/end\nOK\n"),
+        "{out}"
+    );
+    let bad: Vec<u8> = f
+        .stdout
+        .iter()
+        .copied()
+        .filter(|&b| b < 0x20 && b != b'\n')
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "control bytes reflected to the client: {bad:?}"
+    );
+}
+
+/// The same over a PTY in clean line mode: control characters cannot kill or stop the shell.
+#[test]
+fn control_characters_over_a_pty_cannot_kill_the_shell() {
+    let srv = sshd_or_skip!();
+    let mut s = srv.session(ADMIN, Pty::Term("vt100"), None);
+    let pos = s.wait_contains(0, b"*r Login successful\r\n\r\nOK\r\n");
+    // ^C in the middle of a line, ^\, ^Z, NUL, DEL-heavy junk, a bare escape sequence.
+    s.send(b"xstatus Bog\x03");
+    s.send(b"\x1c\x1a\x00\x7f\x7f\x1b[A garbage\r");
+    s.send(b"xstatus SystemUnit Product\r");
+    let end = s.wait_contains(pos, b"    Product: \"xsh\"\r\n*s/end\r\nOK\r\n");
+    let out = s.output();
+    assert!(
+        find(&out[pos..end], b"No match").is_none(),
+        "the line cut by ^C ran: {:?}",
+        text(&out[pos..end])
+    );
+    s.send(b"exit\r");
+    s.wait_exit();
+}
+
+/// A connection dropped in the middle of a push leaves the store with every acknowledged set,
+/// and the sets that made it form a prefix of what was sent (nothing half-written, no holes).
+#[test]
+fn dropped_connection_mid_push_keeps_exactly_the_acknowledged_sets() {
+    let srv = sshd_or_skip!();
+    let mut s = srv.session(ADMIN, Pty::None, None);
+    let banner_end = s.wait_contains(0, b"\nOK\n");
+    let total = 1000u32;
+    let count_oks = |b: &[u8]| {
+        ssh_support::lines(&b[banner_end..])
+            .iter()
+            .filter(|l| *l == "OK")
+            .count()
+    };
+    // A writer keeps pushing in small slices while the shell acknowledges; the connection is
+    // dropped in the middle.
+    let mut stdin = s.take_stdin().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        for start in (1..=total).step_by(10) {
+            let mut chunk = String::new();
+            for i in start..start + 10 {
+                chunk.push_str(&format!("xConfiguration Zones Zone {i} Name: \"z{i}\"\n"));
+            }
+            if stdin.write_all(chunk.as_bytes()).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    s.wait_for("some OKs", |b| (count_oks(b) >= 100).then_some(()));
+    s.kill();
+    let _ = writer.join();
+    let acked = count_oks(&s.output());
+    assert!(acked >= 100);
+    assert!(
+        acked < total as usize,
+        "the push finished before the drop; nothing was tested"
+    );
+    srv.wait_sessions_gone();
+    let cfg = srv.local("xConfiguration Zones");
+    let stored: Vec<u32> = (1..=total)
+        .filter(|i| cfg.contains(&format!("Zone {i} Name: \"z{i}\"")))
+        .collect();
+    println!("acknowledged {acked}, stored {}", stored.len());
+    assert!(
+        stored.len() >= acked,
+        "an acknowledged set is missing: acked {acked}, stored {stored:?}"
+    );
+    let prefix: Vec<u32> = (1..=stored.len() as u32).collect();
+    assert_eq!(
+        stored, prefix,
+        "the stored sets are not a prefix of the push"
+    );
+    // The file parses cleanly: the banner of a local session lists no ignored lines.
+    let banner = std::process::Command::new(&srv.bin)
+        .arg("--root")
+        .arg(&srv.root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("local session");
+    let banner = text(&banner.stdout);
+    assert!(banner.contains("Login successful"), "{banner}");
+    assert!(!banner.contains("*w xconf.txt"), "{banner}");
+}
+
+/// `Shell IdleTimeout` ends a silent session, with and without a PTY.
+#[test]
+fn idle_timeout_ends_a_silent_session() {
+    let srv = sshd_or_skip!();
+    let f = srv.exec(ADMIN, Some("xConfiguration Shell IdleTimeout: 2"), b"");
+    assert!(f.status.success(), "{}", f.text());
+    for pty in [Pty::None, Pty::Term("vt100"), Pty::Term("xterm")] {
+        let mut s = srv.session(ADMIN, pty, None);
+        s.wait_contains(0, b"OK");
+        // Say nothing; the shell must end the session well before the deadline.
+        let st = s.wait_exit();
+        let out = text(&s.output());
+        assert!(
+            out.contains("session closed after 2 seconds without input"),
+            "{pty:?}: {out:?} ({st})"
         );
     }
 }

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use xsh::store::{AuditRecord, Config};
 
@@ -502,10 +504,10 @@ fn sigkill_at_random_moments_keeps_every_acknowledged_change() {
     let r = fresh_root();
     let root = r.path();
     let mut prev_generation = 0;
-    let rounds = 40;
+    let rounds = 30;
     for round in 0..rounds {
         let group = round % 3 == 2;
-        let n = 600usize;
+        let n = 300usize;
         let lines: Vec<(String, String)> = (0..n)
             .map(|i| {
                 (
@@ -514,11 +516,7 @@ fn sigkill_at_random_moments_keeps_every_acknowledged_change() {
                 )
             })
             .collect();
-        let mut push = String::new();
-        for (w, v) in &lines {
-            push.push_str(&set_line(w, v));
-            push.push('\n');
-        }
+        let push: Vec<String> = lines.iter().map(|(w, v)| set_line(w, v) + "\n").collect();
         let mut cmd = xsh(root);
         cmd.arg("--no-banner");
         if !group {
@@ -531,17 +529,33 @@ fn sigkill_at_random_moments_keeps_every_acknowledged_change() {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        let writer = std::thread::spawn(move || {
-            // Dribble the push in a few pieces so batches stay small and commits are many.
-            for chunk in push.as_bytes().chunks(997) {
-                if stdin.write_all(chunk).is_err() {
-                    break;
+        // The writer keeps only a few lines in flight, so batches stay small, commits are many
+        // and the kill can land anywhere in the push.
+        let acked_shared = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let window = 1 + rng.below(24) as usize;
+        let writer = {
+            let acked = acked_shared.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for (i, l) in push.iter().enumerate() {
+                    while i >= acked.load(Ordering::Acquire) + window {
+                        if stop.load(Ordering::Acquire) {
+                            return;
+                        }
+                        std::thread::yield_now();
+                    }
+                    if stdin
+                        .write_all(l.as_bytes())
+                        .and_then(|_| stdin.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
-                let _ = stdin.flush();
-            }
-        });
-        // Each set is a transaction with fsyncs without group commit: keep K modest there.
-        let k = 1 + rng.below(if group { n as u64 } else { 60 }) as usize;
+            })
+        };
+        let k = 1 + rng.below(n as u64) as usize;
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut acked = 0usize;
         let mut line = String::new();
@@ -552,6 +566,7 @@ fn sigkill_at_random_moments_keeps_every_acknowledged_change() {
             }
             assert_eq!(line, "OK\n", "round {round}");
             acked += 1;
+            acked_shared.store(acked, Ordering::Release);
         }
         // A random moment after the K-th acknowledgement.
         let spin = rng.below(3000);
@@ -560,7 +575,8 @@ fn sigkill_at_random_moments_keeps_every_acknowledged_change() {
             std::hint::spin_loop();
         }
         let _ = child.kill(); // SIGKILL
-                              // Replies that were already written before the kill are acknowledgements too.
+        stop.store(true, Ordering::Release);
+        // Replies that were already written before the kill are acknowledgements too.
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut out, &mut rest);
         acked += count_ok(&rest);

@@ -71,7 +71,11 @@ impl Client {
         let mut lines = lines;
         let term = lines.pop().expect("terminator");
         // The first line holds the rest of the echoed line: nothing.
-        assert_eq!(lines.first().map(String::as_str), Some(""), "{cmd:?}: {lines:?}");
+        assert_eq!(
+            lines.first().map(String::as_str),
+            Some(""),
+            "{cmd:?}: {lines:?}"
+        );
         lines.remove(0);
         // The kernel echoes the `\n` of `\r\n` as a second, empty line (ICRNL made the `\r`
         // the end of the command line); the shell prints nothing for it.
@@ -94,7 +98,10 @@ fn terminal_client_vt100_exact_echo_terminators_no_escapes() {
     // The instant the channel opens: an empty line, before any banner.
     s.send(b"\r\n");
     let banner_end = s.wait_contains(0, b"*r Login successful\r\n\r\nOK\r\n");
-    println!("banner complete after {:?} (connect included)", started.elapsed());
+    println!(
+        "banner complete after {:?} (connect included)",
+        started.elapsed()
+    );
     let out = s.output();
     assert!(
         !out.contains(&ESC),
@@ -106,9 +113,20 @@ fn terminal_client_vt100_exact_echo_terminators_no_escapes() {
 
     let (lines, term) = c.command("xstatus SystemUnit");
     assert_eq!(term, "OK");
-    assert_eq!(lines.first().map(String::as_str), Some("*s SystemUnit: /"), "{lines:?}");
-    assert_eq!(lines.last().map(String::as_str), Some("*s/end"), "OK comes after the block");
-    assert!(lines.iter().any(|l| l == "    Product: \"xsh\""), "{lines:?}");
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("*s SystemUnit: /"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("*s/end"),
+        "OK comes after the block"
+    );
+    assert!(
+        lines.iter().any(|l| l == "    Product: \"xsh\""),
+        "{lines:?}"
+    );
 
     let (lines, term) = c.command("xConfiguration SIP TLS Port: 5099");
     assert_eq!((lines.as_slice(), term.as_str()), (&[][..], "OK"));
@@ -119,14 +137,21 @@ fn terminal_client_vt100_exact_echo_terminators_no_escapes() {
 
     let (lines, term) = c.command("xConfiguration SIP TLS Port: 0");
     assert_eq!(term, "ERROR");
-    assert!(lines.iter().any(|l| l.contains("Illegal value")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("Illegal value")),
+        "{lines:?}"
+    );
 
     let (_, term) = c.command("frobnicate now");
     assert_eq!(term, "Command not recognized.");
 
     let (lines, term) = c.command("xCommand Security Certificates CA List");
     assert_eq!(term, "OK");
-    assert_eq!(lines.last().map(String::as_str), Some("*r/end"), "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("*r/end"),
+        "{lines:?}"
+    );
 
     let (lines, term) = c.command("xConfiguration SIP TLS ?");
     assert_eq!(term, "OK");
@@ -134,7 +159,11 @@ fn terminal_client_vt100_exact_echo_terminators_no_escapes() {
 
     let (lines, term) = c.command("xstatus SystemUnit Product | resultId=\"t1\"");
     assert_eq!(term, "OK");
-    assert_eq!(lines.first().map(String::as_str), Some("** resultId: \"t1\""), "{lines:?}");
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("** resultId: \"t1\""),
+        "{lines:?}"
+    );
 
     // Leave; nothing was printed after any terminator but the next echo (no prompt).
     c.s.send(b"exit\r\n");

@@ -143,6 +143,17 @@ pub fn build(
         message: e.to_string(),
     })?;
     let cfg_path = store.config_path();
+    // A plain (non-atomic) save truncates the file before writing it: read in between, an empty
+    // file would be a valid configuration of defaults and move the listeners to the default ports.
+    // xsh always writes a header, so an empty file after a real configuration is a torn write.
+    if prev.is_some_and(|g| g.config_generation > 0)
+        && std::fs::read(&cfg_path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
+    {
+        return Err(BuildError {
+            file: cfg_path,
+            message: "the file is empty (a save in progress, or truncated); the configuration in force is kept".into(),
+        });
+    }
     let cfg = store.load().map_err(|e| BuildError {
         file: cfg_path.clone(),
         message: e.to_string(),

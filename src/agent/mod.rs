@@ -29,6 +29,9 @@ pub struct Shared {
     pub current: ArcSwap<Generation>,
     pub report: Report,
     pub reloads: AtomicU64,
+    /// Content hash of the files of the last refused reload (0: none), so a bad file that stays is
+    /// reported once, not again at every wake-up.
+    pub failed_hash: AtomicU64,
 }
 
 /// Agent options.
@@ -113,6 +116,7 @@ pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
         current: ArcSwap::from_pointee(first),
         report: Report::new(root),
         reloads: AtomicU64::new(1),
+        failed_hash: AtomicU64::new(0),
     });
     rt.block_on(main_loop(shared, opts));
     drop(lock);
@@ -233,8 +237,12 @@ fn clear_stale_error(shared: &Shared, number: u64) {
 async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
     let prev = shared.current.load_full();
     let root = shared.root.clone();
-    if !forced && content_hash(&root) == prev.hash {
+    let hash = content_hash(&root);
+    if !forced && hash == prev.hash {
         clear_stale_error(shared, prev.number);
+        return false;
+    }
+    if !forced && hash == shared.failed_hash.load(Ordering::Relaxed) {
         return false;
     }
     sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
@@ -249,6 +257,7 @@ async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
                 return false;
             }
             shared.reloads.store(number, Ordering::Relaxed);
+            shared.failed_hash.store(0, Ordering::Relaxed);
             let msg = format!(
                 "applied generation {number} (configuration generation {}, EKU mode {}, server serial {}, client serial {})",
                 g.config_generation, g.mode, g.server_serial, g.client_serial
@@ -262,6 +271,7 @@ async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
             true
         }
         Ok(Err(e)) => {
+            shared.failed_hash.store(hash, Ordering::Relaxed);
             let msg = format!("kept generation {} because {e}", prev.number);
             shared.report.event("reload", "ERROR", &msg);
             publish_generation(shared, &format!("failed: {e}"), &e.to_string());

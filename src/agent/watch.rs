@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use notify::{Event, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Starts watching; the returned watcher must be kept alive.
@@ -13,7 +14,16 @@ pub fn start(root: &Path, tx: UnboundedSender<()>) -> Option<notify::Recommended
         Ok(ev) => {
             // Our own status writes land elsewhere; the lock file is touched by every writer but
             // the content hash makes such wake-ups cheap no-ops.
-            let relevant = ev.need_rescan() || ev.paths.iter().any(|p| !p.ends_with(".xconf.lock"));
+            // Opens and reads are not changes: the reload itself opens every watched file (content
+            // hash, build), so counting them would wake the loop again and again.
+            let read_only = matches!(
+                ev.kind,
+                EventKind::Access(
+                    AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read)
+                )
+            );
+            let relevant = ev.need_rescan()
+                || (!read_only && ev.paths.iter().any(|p| !p.ends_with(".xconf.lock")));
             if relevant {
                 let _ = tx.send(());
             }

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use rustyline::completion::{Completer, Pair};
@@ -102,6 +103,19 @@ impl ConditionalEventHandler for QuestionMark {
     }
 }
 
+/// Any key: the session is not idle (`Shell IdleTimeout`); the key then does what it does.
+struct Activity {
+    last: Arc<AtomicU64>,
+}
+
+impl ConditionalEventHandler for Activity {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, _: &EventContext) -> Option<Cmd> {
+        self.last
+            .store(super::run::now_secs(), std::sync::atomic::Ordering::Relaxed);
+        None
+    }
+}
+
 fn history_path(session: &Session) -> PathBuf {
     let user: String = session
         .who
@@ -141,6 +155,16 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
             pending: pending.clone(),
         })),
     );
+    let last_input = Arc::new(AtomicU64::new(super::run::now_secs()));
+    ed.bind_sequence(
+        Event::Any,
+        EventHandler::Conditional(Box::new(Activity {
+            last: last_input.clone(),
+        })),
+    );
+    if let Some(limit) = super::run::idle_limit(session) {
+        super::run::start_idle_watchdog(limit, last_input.clone());
+    }
     let hist = history_path(session);
     if let Some(dir) = hist.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -161,6 +185,7 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
             ed.readline_with_initial(&prompt, (&initial, ""))
         };
         initial.clear();
+        last_input.store(super::run::now_secs(), std::sync::atomic::Ordering::Relaxed);
         let line = match res {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => continue,

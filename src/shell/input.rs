@@ -131,17 +131,8 @@ impl<R: BufRead> Source<R> {
 
     fn length_prefixed(&mut self, n: usize) -> io::Result<Incoming> {
         if n > MAX_BODY + MAX_LINE {
-            // Refuse without reading: the rest of the stream is not trusted as a request.
-            let mut left = n;
-            while left > 0 {
-                let buf = self.r.fill_buf()?;
-                if buf.is_empty() {
-                    break;
-                }
-                let k = buf.len().min(left);
-                self.r.consume(k);
-                left -= k;
-            }
+            // Refuse at once and read nothing more for it: discarding N bytes would let one
+            // garbage line swallow the rest of the session; what follows is read as lines.
             return Ok(failed(
                 ShellError::new(
                     Code::BadLengthPrefix,

@@ -115,7 +115,9 @@ impl Session {
                 })
             )
         });
-        if !(has_set && self.group_commit && batch.len() > 1) {
+        // A read-only session's sets are refused without touching the store, so it never needs
+        // the store's lock (which its user may not be allowed to open).
+        if !(has_set && self.group_commit && batch.len() > 1 && !self.read_only) {
             let mut out = Vec::with_capacity(batch.len());
             for inc in batch {
                 let r = self.exec_one(inc, None);
@@ -130,9 +132,12 @@ impl Session {
         let store = self.store.clone();
         let who = self.who.clone();
         let mut set_idx = Vec::new();
+        // Replies are kept outside the transaction, so a failed commit still answers every
+        // request of the batch (only its sets turn into errors).
+        let mut out: Vec<Reply> = Vec::with_capacity(batch.len());
+        let mut pending = Some(batch);
         let res = store.transact(&who, |cfg| {
-            let mut out = Vec::with_capacity(batch.len());
-            for inc in batch {
+            for inc in pending.take().unwrap_or_default() {
                 let is_set = matches!(
                     &inc.parsed,
                     Ok(Request {
@@ -151,22 +156,26 @@ impl Session {
                     break;
                 }
             }
-            out
         });
         match res {
-            Ok((out, _, _)) => out,
+            Ok(_) => out,
             Err(e) => {
                 // Nothing of the batch's sets is durable: every set that looked fine fails now.
                 let err = ShellError::new(Code::Store, 0, e.to_string()).area(Area::Configuration);
-                let mut out: Vec<Reply> = Vec::new();
                 for (i, tag) in set_idx {
-                    while out.len() < i {
-                        out.push(Reply {
-                            text: String::new(),
-                            ok: true,
-                        });
+                    out[i] = self.error_reply(&err, tag.as_deref(), None);
+                }
+                // The store failed before the batch ran (its lock could not be taken): run the
+                // requests one by one, so each gets its own reply.
+                if let Some(batch) = pending {
+                    for inc in batch {
+                        let r = self.exec_one(inc, None);
+                        let stop = !r.ok && stop_on_error;
+                        out.push(r);
+                        if stop {
+                            break;
+                        }
                     }
-                    out.push(self.error_reply(&err, tag.as_deref(), None));
                 }
                 out
             }

@@ -61,6 +61,37 @@ pub fn set_tty_echo(on: bool) {
     }
 }
 
+/// The terminal settings the session found, put back when it ends (also by the idle watchdog).
+static SAVED_TTY: std::sync::Mutex<Option<nix::sys::termios::Termios>> =
+    std::sync::Mutex::new(None);
+
+fn save_tty() {
+    let stdin = io::stdin();
+    if let (Ok(t), Ok(mut saved)) = (nix::sys::termios::tcgetattr(&stdin), SAVED_TTY.lock()) {
+        *saved = Some(t);
+    }
+}
+
+/// Clean line mode on a terminal: ^C, ^\ and ^Z must not signal (kill or stop) the shell; ^C
+/// becomes the kernel's line kill, so it erases the line being typed, as in the editor.
+fn calm_tty() {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, SpecialCharacterIndices};
+    let stdin = io::stdin();
+    if let Ok(mut t) = tcgetattr(&stdin) {
+        t.local_flags.remove(LocalFlags::ISIG);
+        t.control_chars[SpecialCharacterIndices::VKILL as usize] = 0x03;
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &t);
+    }
+}
+
+/// Puts the terminal back as the session found it (a no-op without a terminal).
+pub fn restore_tty() {
+    let Ok(saved) = SAVED_TTY.lock() else { return };
+    if let Some(t) = saved.as_ref() {
+        let _ = nix::sys::termios::tcsetattr(io::stdin(), nix::sys::termios::SetArg::TCSADRAIN, t);
+    }
+}
+
 fn write_replies(out: &mut impl Write, replies: &[Reply]) -> io::Result<()> {
     let lock = super::output();
     let _g = lock
@@ -82,7 +113,7 @@ pub fn locked_write(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
     out.flush()
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -90,7 +121,7 @@ fn now_secs() -> u64 {
 }
 
 /// `Shell IdleTimeout` in seconds (0 = never).
-fn idle_limit(session: &Session) -> Option<u64> {
+pub(super) fn idle_limit(session: &Session) -> Option<u64> {
     let cfg = session.store.load().ok()?;
     let k = crate::status::key_for(&crate::schema::schema().config, "Shell IdleTimeout")?;
     cfg.get(&k).parse::<u64>().ok().filter(|&n| n > 0)
@@ -98,7 +129,7 @@ fn idle_limit(session: &Session) -> Option<u64> {
 
 /// Ends the session after `limit` seconds without input. It never cuts a transaction: input
 /// has stopped, so the main thread is waiting to read, and the output lock keeps replies whole.
-fn start_idle_watchdog(limit: u64, last: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+pub(super) fn start_idle_watchdog(limit: u64, last: std::sync::Arc<std::sync::atomic::AtomicU64>) {
     std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_millis(500));
         let idle = now_secs().saturating_sub(last.load(std::sync::atomic::Ordering::Relaxed));
@@ -113,6 +144,7 @@ fn start_idle_watchdog(limit: u64, last: std::sync::Arc<std::sync::atomic::Atomi
                 .as_bytes(),
             );
             let _ = out.flush();
+            restore_tty();
             std::process::exit(0);
         }
     });
@@ -136,11 +168,19 @@ pub fn run_stdin(session: &mut Session, opts: &RunOptions) -> bool {
             EditorChoice::Line => false,
             EditorChoice::Auto => is_people_terminal(&term),
         };
+    if tty {
+        save_tty();
+    }
     if full {
         return super::editor::run(session, opts);
     }
+    if tty {
+        calm_tty();
+    }
     let mut src = Source::new(BufReader::with_capacity(1 << 20, stdin));
-    run_stream(session, &mut src, opts, opts.banner)
+    let ok = run_stream(session, &mut src, opts, opts.banner);
+    restore_tty();
+    ok
 }
 
 /// The stream loop: read what is buffered as one batch (group commit), reply, repeat; ends at

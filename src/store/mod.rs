@@ -150,13 +150,10 @@ impl Store {
         }
     }
 
-    /// Runs `f` on the configuration under the exclusive lock and makes its changes durable.
-    /// Returns `f`'s result, the changes and the resulting generation.
-    pub fn transact<T>(
-        &self,
-        who: &Who,
-        f: impl FnOnce(&mut Config) -> T,
-    ) -> Result<(T, Vec<Change>, u64), StoreError> {
+    /// Takes the store's exclusive lock (held until the returned file is dropped). Writers of
+    /// `xconf.txt` hold it; so does the one-time preparation of a root, so that parallel first
+    /// starts do not interleave. Not re-entrant: never take it twice in one process.
+    pub fn lock(&self) -> Result<File, StoreError> {
         let lock_path = self.lock_path();
         let lock = OpenOptions::new()
             .create(true)
@@ -165,6 +162,17 @@ impl Store {
             .open(&lock_path)
             .map_err(io_err(&lock_path, "open"))?;
         lock.lock().map_err(io_err(&lock_path, "lock"))?;
+        Ok(lock)
+    }
+
+    /// Runs `f` on the configuration under the exclusive lock and makes its changes durable.
+    /// Returns `f`'s result, the changes and the resulting generation.
+    pub fn transact<T>(
+        &self,
+        who: &Who,
+        f: impl FnOnce(&mut Config) -> T,
+    ) -> Result<(T, Vec<Change>, u64), StoreError> {
+        let lock = self.lock()?;
         let mut cfg = self.load()?;
         let before = cfg.values.clone();
         let out = f(&mut cfg);

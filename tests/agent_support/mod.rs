@@ -437,6 +437,24 @@ impl Node {
         leaf(&self.status(words), words).unwrap_or_default()
     }
 
+    /// Waits until a status leaf satisfies `pred` (the snapshot is written shortly after the
+    /// event, so a leaf is never read just once right after something happened).
+    pub fn wait_leaf(&self, words: &str, pred: impl Fn(&str) -> bool) -> String {
+        wait_for(&format!("{}: {words}", self.name), || {
+            let v = self.status_leaf(words);
+            if pred(&v) {
+                Ok(v)
+            } else {
+                Err(format!("{v:?}"))
+            }
+        })
+    }
+
+    /// Waits until a listener's `LastAccepted` (or another describe() leaf) shows `serial`.
+    pub fn wait_serial_in(&self, words: &str, serial: &str) -> String {
+        self.wait_leaf(words, |v| serial_in(v).as_deref() == Some(serial))
+    }
+
     pub fn zone(&self, id: u32) -> Zone {
         let doc = self.status("Zones");
         let g = |w: &str| leaf(&doc, &format!("Zones Zone {id} {w}")).unwrap_or_default();

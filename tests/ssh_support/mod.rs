@@ -311,7 +311,7 @@ impl SshServer {
     }
 
     /// The ssh client command for `user`, without a destination command.
-    pub fn ssh(&self, user: &str) -> Command {
+    pub fn ssh(&self) -> Command {
         let mut c = Command::new("ssh");
         c.arg("-F")
             .arg("/dev/null")
@@ -341,7 +341,7 @@ impl SshServer {
 
     /// The argv of `ssh -tt user@127.0.0.1` (for a tmux pane).
     pub fn pty_argv(&self, user: &str) -> Vec<String> {
-        let c = self.ssh(user);
+        let c = self.ssh();
         let mut v = vec![c.get_program().to_string_lossy().into_owned()];
         v.extend(c.get_args().map(|a| a.to_string_lossy().into_owned()));
         v.push("-tt".into());
@@ -365,7 +365,7 @@ impl SshServer {
     /// Opens a session: `Pty::None` (a channel without a PTY, as `ssh host < file`) or
     /// `Pty::Term(t)` (`ssh -tt` with `TERM=t`).
     pub fn session(&self, user: &str, pty: Pty, remote: Option<&str>) -> SshSession {
-        let mut c = self.ssh(user);
+        let mut c = self.ssh();
         match pty {
             Pty::None => {
                 c.arg("-T");
@@ -628,6 +628,11 @@ impl SshSession {
             let _ = s.write_all(bytes);
             let _ = s.flush();
         }
+    }
+
+    /// Hands the client's stdin to the caller (for a writer thread).
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.stdin.take()
     }
 
     pub fn close_stdin(&mut self) {
