@@ -10,8 +10,9 @@ use crate::store::Config;
 
 /// Every configuration leaf as `*c xConfiguration ...: "value"` lines.
 pub fn config_txt(cfg: &Config) -> String {
-    let mut s = String::new();
-    terminal::config(&config_items(cfg, &Default::default(), false), &mut s);
+    let items = config_items(cfg, &Default::default(), false);
+    let mut s = String::with_capacity(crate::render::size_hint(&items));
+    terminal::config(&items, &mut s);
     s
 }
 
@@ -21,6 +22,16 @@ pub fn config_xml(cfg: &Config) -> String {
         DocKind::Configuration,
         &config_items(cfg, &Default::default(), true),
     )
+}
+
+/// Both configuration dumps, txt and XML, from one walk of the schema and values (what
+/// `xCommand SystemUnit Dump` writes). Equal to `(config_txt(cfg), config_xml(cfg))`.
+pub fn config_txt_xml(cfg: &Config) -> (String, String) {
+    // The XML items carry `valueSpaceRef`s, which the terminal writer does not print.
+    let items = config_items(cfg, &Default::default(), true);
+    let mut txt = String::with_capacity(crate::render::size_hint(&items));
+    terminal::config(&items, &mut txt);
+    (txt, xml::document(DocKind::Configuration, &items))
 }
 
 /// Every status value as nested `*s` blocks.
@@ -75,9 +86,10 @@ pub fn write_all(
 ) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(folder)?;
     let host = file_host(host);
+    let (txt, xml) = config_txt_xml(cfg);
     let files = [
-        (format!("xconf_dump_{host}_{ts}.txt"), config_txt(cfg)),
-        (format!("xconf_dump_{host}_{ts}.xml"), config_xml(cfg)),
+        (format!("xconf_dump_{host}_{ts}.txt"), txt),
+        (format!("xconf_dump_{host}_{ts}.xml"), xml),
         (format!("xstat_dump_{host}_{ts}.txt"), status_txt(root, cfg)),
         (format!("xstat_dump_{host}_{ts}.xml"), status_xml(root, cfg)),
     ];

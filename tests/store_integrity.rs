@@ -470,6 +470,54 @@ fn parallel_single_command_processes_lose_no_update() {
     assert_eq!(check_audit(&root, &expected), (8 * per) as u64);
 }
 
+/// Eight first starts on an empty root at once: one default key pair (the certificate matches
+/// its key, and the client store is a copy of it), one migration record, no lost set.
+#[test]
+fn parallel_first_starts_prepare_the_root_once() {
+    need_tool("openssl");
+    for _ in 0..3 {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_path_buf();
+        let handles: Vec<_> = (1..=8)
+            .map(|p| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    let line = format!("xConfiguration Zones Zone {p} Name: \"p{p}\"");
+                    run(&root, &["-c", &line], "").status.success()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert!(h.join().unwrap());
+        }
+        assert_eq!(load_clean(&root).values.len(), 8);
+        let pubkey = |args: &[&str], file: &str| {
+            let o = Command::new("openssl")
+                .args(args)
+                .arg(root.join("certs").join(file))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "openssl {args:?} {file}");
+            o.stdout
+        };
+        let cert = pubkey(&["x509", "-noout", "-pubkey", "-in"], "server.pem");
+        assert_eq!(cert, pubkey(&["pkey", "-pubout", "-in"], "privkey.pem"));
+        assert_eq!(
+            cert,
+            pubkey(&["x509", "-noout", "-pubkey", "-in"], "client.pem")
+        );
+        assert_eq!(
+            cert,
+            pubkey(&["pkey", "-pubout", "-in"], "clientprivkey.pem")
+        );
+        let migrations = audit(&root)
+            .iter()
+            .filter(|r| r.path == "Security Certificates Migration")
+            .count();
+        assert!(migrations <= 1, "{migrations} migration records");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Crash
 

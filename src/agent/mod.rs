@@ -292,6 +292,11 @@ async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
 }
 
 async fn main_loop(shared: Arc<Shared>, opts: Options) {
+    // Signal handlers before READY=1: systemd may send ExecReload's SIGHUP right after READY, and
+    // SIGHUP's default action would kill the agent.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let mut listeners = Listeners {
         spec: None,
         stops: Vec::new(),
@@ -314,9 +319,6 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let _watcher = watch::start(&shared.root, tx.clone());
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let mut flush = tokio::time::interval(Duration::from_millis(100));
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     let mut zones_at = tokio::time::Instant::now();

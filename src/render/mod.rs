@@ -99,7 +99,18 @@ pub struct CommandResult {
 /// Quotes a value the way the product prints it: `"..."` with `\"` and `\\` escaped.
 pub fn quote(v: &str) -> String {
     let mut s = String::with_capacity(v.len() + 2);
+    quote_into(v, &mut s);
+    s
+}
+
+/// Appends `v` quoted (as [`quote`]) to `s`.
+pub fn quote_into(v: &str, s: &mut String) {
     s.push('"');
+    if !v.bytes().any(|b| matches!(b, b'"' | b'\\' | b'\n' | b'\r')) {
+        s.push_str(v);
+        s.push('"');
+        return;
+    }
     for c in v.chars() {
         match c {
             '"' => s.push_str("\\\""),
@@ -110,7 +121,18 @@ pub fn quote(v: &str) -> String {
         }
     }
     s.push('"');
-    s
+}
+
+/// A rough size in bytes of `items` written out, to reserve output buffers once (a dump of
+/// 1,000 zones is half a megabyte; growing a string to that copies it many times).
+pub fn size_hint(items: &[Item]) -> usize {
+    items
+        .iter()
+        .map(|it| match it {
+            Item::Leaf { name, value, .. } => 2 * name.len() + value.len() + 48,
+            Item::Node { name, children, .. } => 2 * name.len() + 32 + size_hint(children),
+        })
+        .sum()
 }
 
 /// Builds the document for `addr` in `tree`.
@@ -129,6 +151,7 @@ pub fn build<'a>(
         keys,
         get,
         with_space_refs,
+        type_names: Default::default(),
     };
     let roots: Vec<NodeId> = match addr.steps.first() {
         Some(s) => vec![s.node],
@@ -146,6 +169,8 @@ struct Ctx<'t, 'a> {
     keys: &'t dyn Fn() -> Box<dyn Iterator<Item = &'a Key> + 'a>,
     get: &'t dyn Fn(&Key) -> Option<String>,
     with_space_refs: bool,
+    /// `valueSpaceRef` names by leaf node, computed once per document (1,000 zones repeat them).
+    type_names: std::cell::RefCell<std::collections::HashMap<NodeId, String>>,
 }
 
 impl Ctx<'_, '_> {
@@ -166,7 +191,13 @@ impl Ctx<'_, '_> {
                 inst: inst.clone(),
             };
             if let Some(v) = (self.get)(&key) {
-                let space_ref = self.with_space_refs.then(|| leaf.space.type_name());
+                let space_ref = self.with_space_refs.then(|| {
+                    self.type_names
+                        .borrow_mut()
+                        .entry(id)
+                        .or_insert_with(|| leaf.space.type_name())
+                        .clone()
+                });
                 out.push(Item::Leaf {
                     name: n.name.clone(),
                     value: v,
@@ -176,7 +207,7 @@ impl Ctx<'_, '_> {
             return;
         }
         let children_for = |ctx: &Self, inst: &mut Vec<u32>| {
-            let mut kids = Vec::new();
+            let mut kids = Vec::with_capacity(n.children.len());
             let next = if step.is_some() {
                 addr.steps.get(depth + 1)
             } else {

@@ -19,7 +19,7 @@ fn config_item(it: &Item, prefix: &mut String, out: &mut String) {
             out.push(' ');
             out.push_str(name);
             out.push_str(": ");
-            out.push_str(&quote(value));
+            super::quote_into(value, out);
             out.push('\n');
         }
         Item::Node {

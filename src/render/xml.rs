@@ -10,6 +10,19 @@ use crate::schema::{Tree, ValueSpace, PRODUCT, VERSION, XML_NS};
 /// Escapes text and attribute values.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
+    esc_into(s, &mut o);
+    o
+}
+
+/// Appends `s` escaped to `o` (most values need no escaping: one copy then).
+fn esc_into(s: &str, o: &mut String) {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\''))
+    {
+        o.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '<' => o.push_str("&lt;"),
@@ -20,7 +33,6 @@ pub fn esc(s: &str) -> String {
             c => o.push(c),
         }
     }
-    o
 }
 
 fn items(list: &[Item], indent: usize, out: &mut String) {
@@ -37,26 +49,36 @@ fn items(list: &[Item], indent: usize, out: &mut String) {
                 out.push('<');
                 out.push_str(name);
                 if let Some(r) = space_ref {
-                    out.push_str(&format!(" valueSpaceRef=\"{}\"", esc(r)));
+                    out.push_str(" valueSpaceRef=\"");
+                    esc_into(r, out);
+                    out.push('"');
                 }
                 out.push('>');
-                out.push_str(&esc(value));
-                out.push_str(&format!("</{name}>\n"));
+                esc_into(value, out);
+                out.push_str("</");
+                out.push_str(name);
+                out.push_str(">\n");
             }
             Item::Node {
                 name,
                 item,
                 children,
             } => {
-                match item {
-                    Some(n) => out.push_str(&format!("<{name} item=\"{n}\">\n")),
-                    None => out.push_str(&format!("<{name}>\n")),
+                out.push('<');
+                out.push_str(name);
+                if let Some(n) = item {
+                    out.push_str(" item=\"");
+                    out.push_str(&n.to_string());
+                    out.push('"');
                 }
+                out.push_str(">\n");
                 items(children, indent + 2, out);
                 for _ in 0..indent {
                     out.push(' ');
                 }
-                out.push_str(&format!("</{name}>\n"));
+                out.push_str("</");
+                out.push_str(name);
+                out.push_str(">\n");
             }
         }
     }
@@ -64,7 +86,8 @@ fn items(list: &[Item], indent: usize, out: &mut String) {
 
 /// A dump document (`xconf_dump_*.xml`, `xstat_dump_*.xml`, `xGetXML`), with namespace.
 pub fn document(kind: DocKind, list: &[Item]) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut out = String::with_capacity(256 + super::size_hint(list));
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
         "<{} xmlns=\"{XML_NS}\" product=\"{PRODUCT}\" version=\"{VERSION}\">\n",
         kind.root()

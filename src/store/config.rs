@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::parse::{parse_line, Action, Key};
-use crate::render::quote;
+use crate::render::quote_into;
 use crate::schema::{schema, NodeId, Tree};
 
 /// One problem found loading a hand-edited file: the line number, the text and why.
@@ -88,13 +88,20 @@ impl Config {
         let mut out = String::with_capacity(64 + self.values.len() * 64);
         out.push_str("# xsh configuration: non-default values as xConfiguration lines; edits are checked on load.\n");
         out.push_str(&format!("# generation: {}\n", self.generation));
-        let mut keys: Vec<&Key> = self.values.keys().collect();
-        keys.sort_by_key(|k| (k.inst.clone(), tree.nodes[k.leaf].leaf_index));
-        for k in keys {
+        let mut entries: Vec<(&Key, &String)> = self.values.iter().collect();
+        // Borrowing comparison: a key function cloning `inst` would allocate twice per compare.
+        entries.sort_by(|(a, _), (b, _)| {
+            a.inst.cmp(&b.inst).then(
+                tree.nodes[a.leaf]
+                    .leaf_index
+                    .cmp(&tree.nodes[b.leaf].leaf_index),
+            )
+        });
+        for (k, v) in entries {
             out.push_str("xConfiguration ");
             out.push_str(&k.words(tree));
             out.push_str(": ");
-            out.push_str(&quote(&self.values[k]));
+            quote_into(v, &mut out);
             out.push('\n');
         }
         for k in &self.kept {

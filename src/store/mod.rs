@@ -11,6 +11,7 @@ pub mod config;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +110,11 @@ fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> Sto
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// The bytes of `xconf.txt` this process last read or wrote under the lock, with the
+    /// configuration they hold: a writer that re-reads exactly these bytes skips parsing them
+    /// again (a 10,000-line push commits several batches; each would re-parse the whole file).
+    /// Shared by the clones of a store.
+    last: Arc<Mutex<Option<(Vec<u8>, Config)>>>,
 }
 
 /// Current time as RFC 3339 UTC with milliseconds.
@@ -125,7 +131,10 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let dir = root.join("config");
         fs::create_dir_all(&dir).map_err(io_err(&dir, "create"))?;
-        Ok(Store { dir })
+        Ok(Store {
+            dir,
+            last: Arc::default(),
+        })
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -173,18 +182,56 @@ impl Store {
         f: impl FnOnce(&mut Config) -> T,
     ) -> Result<(T, Vec<Change>, u64), StoreError> {
         let lock = self.lock()?;
-        let mut cfg = self.load()?;
+        let (bytes, mut cfg) = self.read_locked()?;
         let before = cfg.values.clone();
         let out = f(&mut cfg);
         let changes = diff(&before, &cfg);
         if changes.is_empty() {
-            return Ok((out, changes, cfg.generation));
+            let generation = cfg.generation;
+            // Nothing to write: what is cached is still what the file holds, unless `f`
+            // changed something outside the values (it may not; keep it simple and re-read).
+            if cfg.values == before {
+                self.remember(bytes, cfg);
+            }
+            return Ok((out, changes, generation));
         }
         cfg.generation += 1;
         self.append_audit(who, cfg.generation, &changes, "applied")?;
-        self.write_atomic(&cfg.to_text())?;
+        let text = cfg.to_text();
+        self.write_atomic(&text)?;
+        let generation = cfg.generation;
+        self.remember(text.into_bytes(), cfg);
         drop(lock);
-        Ok((out, changes, cfg.generation))
+        Ok((out, changes, generation))
+    }
+
+    /// Reads `xconf.txt` (the caller holds the lock): the cached configuration when the file
+    /// holds exactly the bytes it came from, else a fresh parse.
+    fn read_locked(&self) -> Result<(Vec<u8>, Config), StoreError> {
+        let p = self.config_path();
+        let bytes = match fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err(&p, "read")(e)),
+        };
+        let cached = self.last.lock().ok().and_then(|mut g| g.take());
+        if let Some((b, c)) = cached {
+            if b == bytes {
+                return Ok((bytes, c));
+            }
+        }
+        let cfg = Config::from_text(&String::from_utf8_lossy(&bytes));
+        Ok((bytes, cfg))
+    }
+
+    /// Caches a configuration with the bytes it was read from or written as. Only a clean one:
+    /// problems carry line numbers of the file they were found in.
+    fn remember(&self, bytes: Vec<u8>, cfg: Config) {
+        if cfg.problems.is_empty() && cfg.kept.is_empty() {
+            if let Ok(mut g) = self.last.lock() {
+                *g = Some((bytes, cfg));
+            }
+        }
     }
 
     /// Records an attempt that was refused (for example a read-only user's set).
@@ -410,6 +457,32 @@ mod tests {
         s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5061"))
             .unwrap();
         assert!(s.load().unwrap().values.is_empty());
+    }
+
+    #[test]
+    fn cached_configuration_equals_a_fresh_parse() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let who = Who::default();
+        for line in [
+            "xConfiguration SystemUnit Name: \"a \\\"q\\\" b\\\\c  d\"",
+            "xConfiguration Zones Zone 3 Name: \"caf\u{e9} \u{20ac}\"",
+            "xConfiguration Zones Zone 1000 Peer Port: 6000",
+        ] {
+            s.transact(&who, |c| set(c, line)).unwrap();
+            let (bytes, cached) = s.read_locked().unwrap();
+            let fresh = Config::from_text(&String::from_utf8_lossy(&bytes));
+            assert_eq!(cached, fresh);
+            s.remember(bytes, cached);
+        }
+        // Another writer's bytes are parsed, not taken from the cache.
+        let other = Store::open(d.path()).unwrap();
+        other
+            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5070"))
+            .unwrap();
+        let (_, c) = s.read_locked().unwrap();
+        assert_eq!(c.values.len(), 4);
+        assert_eq!(c.generation, 4);
     }
 
     #[test]
