@@ -659,7 +659,7 @@ fn p3(work: &Path, pki: &Pki, opts: &Opts) {
     let mut on_reason = BTreeMap::new();
     let _ = agent.drain();
     for i in 0..opts.flips {
-        let off = i % 2 == 0;
+        let off = i.is_multiple_of(2);
         let (t0, took) = xsh(
             &agent.root,
             &format!("{MODE_KEY}: {}", if off { "Off" } else { "On" }),
@@ -687,12 +687,22 @@ fn p3(work: &Path, pki: &Pki, opts: &Opts) {
             Some(t1) => mode.ms.push((t1 - t0).as_secs_f64() * 1e3),
             None => mode.timeouts += 1,
         }
-        if let Some((ta, _)) = agent
-            .drain()
-            .into_iter()
-            .find(|(_, l)| l.starts_with("xagent: applied generation"))
+        // The agent prints 'applied' just after the swap, so the line may trail the obeying
+        // handshake; wait for it (bounded) so it is attributed to this flip. It may also precede
+        // the OK, which xsh prints only once the write is durable: signed milliseconds.
+        let until = Instant::now() + Duration::from_millis(500);
+        while let Ok((ta, l)) = agent
+            .lines
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
         {
-            apply_ms.push(ta.saturating_duration_since(t0).as_secs_f64() * 1e3);
+            if l.starts_with("xagent: applied generation") {
+                let ms = match ta.checked_duration_since(t0) {
+                    Some(d) => d.as_secs_f64() * 1e3,
+                    None => -((t0 - ta).as_secs_f64() * 1e3),
+                };
+                apply_ms.push(ms);
+                break;
+            }
         }
     }
 
@@ -703,7 +713,7 @@ fn p3(work: &Path, pki: &Pki, opts: &Opts) {
     };
     let certs = agent.root.join("certs");
     for i in 0..opts.flips {
-        let (leaf, der) = if i % 2 == 0 {
+        let (leaf, der) = if i.is_multiple_of(2) {
             (&pki.server_b, &srv_b)
         } else {
             (&pki.server_a, &srv_a)
@@ -735,7 +745,7 @@ fn p3(work: &Path, pki: &Pki, opts: &Opts) {
     if let Some(bin) = &opts.nginx {
         if let Some(n) = Nginx::start(bin, work, pki) {
             for i in 0..opts.flips {
-                let (leaf, der) = if i % 2 == 0 {
+                let (leaf, der) = if i.is_multiple_of(2) {
                     (&pki.server_b, &srv_b)
                 } else {
                     (&pki.server_a, &srv_a)
@@ -775,7 +785,7 @@ fn p3(work: &Path, pki: &Pki, opts: &Opts) {
     let (a50, a99) = med(&mut apply_ms);
     let (x50, x99) = med(&mut xsh_ms);
     println!(
-        "    of which OK → agent printed 'applied': p50 {a50:.2} ms p99 {a99:.2} ms (n={}); xsh -c itself (spawn → OK): p50 {x50:.2} ms p99 {x99:.2} ms; {probes} probes",
+        "    agent printed 'applied' at OK {a50:+.2} ms (p50), {a99:+.2} ms (p99) (n={}; negative = before xsh printed OK); xsh -c itself (spawn → OK): p50 {x50:.2} ms p99 {x99:.2} ms; {probes} probes",
         apply_ms.len()
     );
     if let Some((reason, n)) = on_reason.iter().max_by_key(|(_, n)| **n) {
@@ -978,9 +988,9 @@ fn p4(work: &Path, pki: &Pki, opts: &Opts) {
                 if let Some(w) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(w);
                 }
-                let mode = if ticks % 2 == 0 { "Off" } else { "On" };
+                let mode = if ticks.is_multiple_of(2) { "Off" } else { "On" };
                 xsh(&root, &format!("{MODE_KEY}: {mode}"));
-                let leaf = if ticks % 2 == 0 { &b } else { &a };
+                let leaf = if ticks.is_multiple_of(2) { &b } else { &a };
                 let _ = write_pair_atomic(
                     &certs,
                     "server.pem",

@@ -114,8 +114,11 @@ pub struct Store {
     /// configuration they hold: a writer that re-reads exactly these bytes skips parsing them
     /// again (a 10,000-line push commits several batches; each would re-parse the whole file).
     /// Shared by the clones of a store.
-    last: Arc<Mutex<Option<(Vec<u8>, Config)>>>,
+    last: Arc<Mutex<Option<Cached>>>,
 }
+
+/// File bytes and the configuration parsed from (or written as) them.
+type Cached = (Vec<u8>, Config);
 
 /// Current time as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
