@@ -3,7 +3,7 @@
 //! ```text
 //! cargo build --release --bins
 //! target/release/xagent-bench [all|p3|p4|p5 ...] [--flips N] [--seconds S] [--threads N]
-//!                             [--conns N] [--no-nginx] [--nginx PATH]
+//!                             [--conns N] [--rounds N] [--no-nginx] [--nginx PATH]
 //! ```
 //!
 //! * P3 reload latency. Ours: `xsh -c '... ExtendedKeyUsage Checking Mode: Off|On'`; from the line
@@ -56,6 +56,7 @@ struct Opts {
     seconds: u64,
     threads: usize,
     conns: usize,
+    rounds: usize,
     nginx: Option<PathBuf>,
 }
 
@@ -66,6 +67,7 @@ fn main() {
         seconds: 5,
         threads: 8,
         conns: 1000,
+        rounds: 3,
         nginx: Some(PathBuf::from("nginx")),
     };
     let mut args = std::env::args().skip(1);
@@ -81,10 +83,11 @@ fn main() {
             "--seconds" => opts.seconds = num("--seconds").clamp(1, 120),
             "--threads" => opts.threads = num("--threads").clamp(1, 256) as usize,
             "--conns" => opts.conns = num("--conns").clamp(1, 10_000) as usize,
+            "--rounds" => opts.rounds = num("--rounds").clamp(1, 20) as usize,
             "--no-nginx" => opts.nginx = None,
             "--nginx" => opts.nginx = args.next().map(PathBuf::from),
             "-h" | "--help" => {
-                println!("usage: xagent-bench [all|p3|p4|p5 ...] [--flips N] [--seconds S] [--threads N] [--conns N] [--no-nginx] [--nginx PATH]");
+                println!("usage: xagent-bench [all|p3|p4|p5 ...] [--flips N] [--seconds S] [--threads N] [--conns N] [--rounds N] [--no-nginx] [--nginx PATH]");
                 return;
             }
             other => die(&format!("unknown argument '{other}'")),
@@ -909,14 +912,14 @@ fn load(
 fn p4(work: &Path, pki: &Pki, opts: &Opts) {
     let dur = Duration::from_secs(opts.seconds);
     println!(
-        "\n== P4 mutual-TLS handshakes/s (ECDSA P-256, TLS 1.3, no resumption; {} client threads, {} s per run, interleaved ×2) ==",
-        opts.threads, opts.seconds
+        "\n== P4 mutual-TLS handshakes/s (ECDSA P-256, TLS 1.3, no resumption; {} client threads, {} s per run, interleaved ×{}) ==",
+        opts.threads, opts.seconds, opts.rounds
     );
     let agent = Agent::start(work, "p4", pki);
     let nginx = opts.nginx.as_ref().and_then(|b| Nginx::start(b, work, pki));
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
-    for round in 0..2 {
+    for round in 0..opts.rounds {
         let l = load(
             agent.sip,
             &pki.client_both,
@@ -961,6 +964,16 @@ fn p4(work: &Path, pki: &Pki, opts: &Opts) {
             "  mean: ours {o:.0}/s, nginx {t:.0}/s, ratio ours/nginx {:.2}x — goal ≥ 1.0×: {}",
             o / t,
             verdict(o / t >= 1.0)
+        );
+        let mut per: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+        per.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "  per-round ratios (adjacent runs, so less exposed to the machine's noise): {}; median {:.2}x",
+            per.iter()
+                .map(|r| format!("{r:.2}x"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            pct(&per, 50.0)
         );
         if let Some(n) = &nginx {
             println!(

@@ -70,6 +70,9 @@ pub struct AuditRecord {
     pub result: String,
 }
 
+/// The `result` of a marker saying a generation's records never reached `xconf.txt`.
+pub const ROLLED_BACK: &str = "rolled back: the writer stopped before its rename";
+
 fn applied() -> String {
     "applied".into()
 }
@@ -198,7 +201,16 @@ impl Store {
             }
             return Ok((out, changes, generation));
         }
-        cfg.generation += 1;
+        // A writer killed after its audit records but before its rename left records for a
+        // generation that never became current: mark them rolled back and never reuse the number.
+        let mut next = cfg.generation + 1;
+        if let Some(g) = self.last_applied_generation() {
+            if g > cfg.generation {
+                self.append_rollback(g)?;
+                next = g + 1;
+            }
+        }
+        cfg.generation = next;
         self.append_audit(who, cfg.generation, &changes, "applied")?;
         let text = cfg.to_text();
         self.write_atomic(&text)?;
@@ -206,6 +218,38 @@ impl Store {
         self.remember(text.into_bytes(), cfg);
         drop(lock);
         Ok((out, changes, generation))
+    }
+
+    /// The generation of the last `applied` record, read from the tail of the audit log.
+    fn last_applied_generation(&self) -> Option<u64> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = File::open(self.audit_path()).ok()?;
+        let len = f.metadata().ok()?.len();
+        let start = len.saturating_sub(64 * 1024);
+        f.seek(SeekFrom::Start(start)).ok()?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf);
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+            .find(|r| r.result == "applied")
+            .map(|r| r.generation)
+    }
+
+    fn append_rollback(&self, generation: u64) -> Result<(), StoreError> {
+        let rec = AuditRecord {
+            time: now_rfc3339(),
+            generation,
+            user: String::new(),
+            from: String::new(),
+            session: String::new(),
+            path: String::new(),
+            old: String::new(),
+            new: String::new(),
+            result: ROLLED_BACK.into(),
+        };
+        self.append_lines(&[rec])
     }
 
     /// Reads `xconf.txt` (the caller holds the lock): the cached configuration when the file
@@ -344,10 +388,22 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io_err(&p, "read")(e)),
         };
-        let mut recs: Vec<AuditRecord> = text
+        let all: Vec<AuditRecord> = text
             .lines()
             .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
-            .filter(|r| r.result != "applied" || r.generation <= current)
+            .collect();
+        let rolled_back: std::collections::HashSet<u64> = all
+            .iter()
+            .filter(|r| r.result == ROLLED_BACK)
+            .map(|r| r.generation)
+            .collect();
+        let mut recs: Vec<AuditRecord> = all
+            .into_iter()
+            .filter(|r| r.result != ROLLED_BACK)
+            .filter(|r| {
+                r.result != "applied"
+                    || (r.generation <= current && !rolled_back.contains(&r.generation))
+            })
             .collect();
         if recs.len() > limit {
             recs.drain(..recs.len() - limit);
@@ -497,5 +553,36 @@ mod tests {
         assert_eq!(c.problems.len(), 2);
         assert_eq!(c.problems[0].line, 2);
         assert!(c.to_text().contains("Nope"));
+    }
+
+    #[test]
+    fn records_of_a_crashed_writer_are_rolled_back() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let who = Who {
+            user: "a".into(),
+            from: "local".into(),
+            session: "1".into(),
+        };
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
+            .unwrap();
+        // A writer that died after its audit append (generation 2) but before its rename.
+        let ghost = Change {
+            key: s.load().unwrap().values.keys().next().unwrap().clone(),
+            old: "5062".into(),
+            new: "5099".into(),
+        };
+        s.append_audit(&who, 2, &[ghost], "applied").unwrap();
+        let (_, _, g) = s
+            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
+            .unwrap();
+        assert_eq!(g, 3);
+        let h = s.history(10).unwrap();
+        let news: Vec<&str> = h
+            .iter()
+            .filter(|r| r.result == "applied")
+            .map(|r| r.new.as_str())
+            .collect();
+        assert_eq!(news, ["5062", "5063"]);
     }
 }
