@@ -52,8 +52,8 @@ pub const KEY_MODE: u32 = 0o600;
 /// Mode of certificate files.
 pub const CERT_MODE: u32 = 0o644;
 
-const LOAD_ATTEMPTS: u32 = 5;
-const LOAD_RETRY_DELAY: Duration = Duration::from_millis(40);
+const LOAD_ATTEMPTS: u32 = 40;
+const LOAD_RETRY_DELAY: Duration = Duration::from_millis(5);
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
