@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::commands;
 use crate::error::{Area, Code, ShellError};
-use crate::parse::{Action, FeedbackOp, OutputMode, Request, Which};
+use crate::parse::{Action, FeedbackOp, OutputMode, Request};
 use crate::render::{self, json, terminal, xml, CommandResult, DocKind, Item, ResultStatus};
 use crate::schema::schema;
 use crate::store::{Config, Store, Who};
@@ -430,7 +430,6 @@ impl Session {
                 prefix,
             } => {
                 let lines = help::lines(which, &addr, all, prefix.as_deref());
-                let _ = Which::Verbs;
                 Ok(self.help_reply(lines, tag))
             }
             Action::Feedback(op) => {

@@ -289,18 +289,7 @@ impl Store {
         value: &str,
         why: &str,
     ) -> Result<(), StoreError> {
-        let rec = AuditRecord {
-            time: now_rfc3339(),
-            generation: self.load().map(|c| c.generation).unwrap_or(0),
-            user: who.user.clone(),
-            from: who.from.clone(),
-            session: who.session.clone(),
-            path: path.to_string(),
-            old: String::new(),
-            new: value.to_string(),
-            result: format!("refused: {why}"),
-        };
-        self.append_lines(&[rec])
+        self.audit_note(who, path, "", value, &format!("refused: {why}"))
     }
 
     /// Records an event that is not a configuration change (a store migration, a certificate
