@@ -333,11 +333,10 @@ fn resolve(s: &Schema, verb: Verb, toks: &[Token], line: &str) -> Result<Action,
             },
         ),
         Verb::Preferences => {
-            if let Some(h) = toks
+            if toks
                 .iter()
-                .find(|t| matches!(t.tok, Tok::Help | Tok::HelpAll))
+                .any(|t| matches!(t.tok, Tok::Help | Tok::HelpAll))
             {
-                let _ = h;
                 return Ok(Action::Help {
                     which: Which::Verbs,
                     addr: Addr::default(),

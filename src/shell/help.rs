@@ -1,7 +1,7 @@
 //! `?` and `??` help and Tab completion, both read straight from the schema.
 
 use crate::parse::lex::{lex, Tok};
-use crate::parse::{Addr, Which, PLAIN_VERBS, VERBS};
+use crate::parse::{Addr, Which, VERBS};
 use crate::schema::{schema, starts_with_ci, Lookup, NodeId, Tree};
 
 /// Help lines (without the `*h ` mark) for a help request.
@@ -24,7 +24,6 @@ pub fn lines(which: Which, addr: &Addr, all: bool, prefix: Option<&str>) -> Vec<
                 v.push("Verbs may be shortened to a unique prefix (xconf, xstat, xcom); so may path words.".into());
                 v.push("Tag a request with | resultId=\"<tag>\"; bodies end with a line holding only '.'.".into());
             }
-            let _ = (VERBS, PLAIN_VERBS);
             v
         }
         Which::Configuration => tree_lines(&s.config, "xConfiguration", addr, all, prefix, true),
