@@ -128,8 +128,10 @@ fn history_path(session: &Session) -> PathBuf {
 
 /// Runs the editor loop. Returns whether every request succeeded.
 pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
+    // List completion, as in bash: Tab completes what is unique and a second Tab lists the rest.
     let config = Config::builder()
         .bracketed_paste(false)
+        .completion_type(rustyline::CompletionType::List)
         .auto_add_history(false)
         .max_history_size(1000)
         .map(|b| b.build());
