@@ -423,3 +423,88 @@ fn one_agent_per_root_sighup_reloads_sigterm_exits_zero() {
     node.start();
     assert_eq!(node.status_leaf("Agent Running"), "True");
 }
+
+/// Moving one listener to a new port rebinds both; the one whose port did not change must come
+/// back on that same port (the old accept loop has to let go of the socket first), repeatedly.
+#[test]
+fn changing_one_port_keeps_the_other_listener_bound() {
+    let mut node = Node::new("rebind");
+    node.start();
+    let tunnel = node.tunnel_port;
+    for round in 1..=3 {
+        let new_sip = loop {
+            let p = free_port();
+            if p != tunnel && p != node.sip_port {
+                break p;
+            }
+        };
+        node.ok(&[&format!("xConfiguration SIP TLS Port: {new_sip}")]);
+        node.sip_port = new_sip;
+        let out = wait_for(&format!("round {round}: listeners rebound"), || {
+            let a = node.agent.as_ref().unwrap();
+            let text = a.stdout.text();
+            let events = node.events();
+            let tunnel_lines = text
+                .matches(&format!("tunnel listening on 127.0.0.1:{tunnel}"))
+                .count();
+            if events.contains("cannot listen on") {
+                return Ok(Err(events));
+            }
+            if text.contains(&format!("sip listening on 127.0.0.1:{new_sip}"))
+                && tunnel_lines > round
+            {
+                return Ok(Ok(()));
+            }
+            Err(text)
+        });
+        if let Err(events) = out {
+            panic!("round {round}: a listener failed to rebind:\n{events}");
+        }
+        assert_eq!(node.status_leaf("Tunnel Listener Status"), "Active");
+        TcpStream::connect(("127.0.0.1", tunnel)).expect("tunnel port accepts");
+    }
+}
+
+/// Removing the last CA of the trusted list (`xCommand Security Certificates CA Remove`) writes an
+/// empty `ca.pem`: the agent must stop trusting that CA, not keep the generation that trusts it.
+#[test]
+fn removing_the_last_ca_stops_trusting_it() {
+    let pki = Pki::new();
+    let mut node = Node::new("lastca");
+    node.ca_add(&pki.ca1_root());
+    let server = pki.issue(true, "lastca server", LeafEku::Both);
+    node.upload_server(&server, true);
+    node.start();
+    let client = pki.issue(true, "lastca client", LeafEku::Both);
+    let hl = HandshakeLoop::start(node.sip_port, &client, &pki.ca1_root());
+    hl.wait_more(0, 3, "handshakes accepted while CA1 is trusted");
+    let now = rustls::pki_types::UnixTime::now();
+    for ca in xsh::certs::calist::list(node.root(), now).unwrap() {
+        node.ok(&[&format!(
+            "xCommand Security Certificates CA Remove Fingerprint: {}",
+            ca.sha256_fingerprint
+        )]);
+    }
+    assert!(
+        xsh::certs::calist::list(node.root(), now)
+            .unwrap()
+            .is_empty(),
+        "the trusted CA list is empty now"
+    );
+    let failed = hl.stats().failed;
+    wait_for("handshakes refused once no CA is trusted", || {
+        let s = hl.stats();
+        if s.failed >= failed + 3 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?}; LastReload Error {:?}",
+                node.status_leaf("Agent LastReload Error")
+            ))
+        }
+    });
+    drop(hl);
+    assert_eq!(node.status_leaf("Agent LastReload Error"), "");
+    let rej = node.status_leaf("SIP TLS Listener LastRejection");
+    assert!(rej.contains("trusted CA list is empty"), "{rej}");
+}

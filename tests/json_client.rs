@@ -269,3 +269,34 @@ fn json_client_on_an_exec_channel_running_tsh() {
         .local("xconfiguration SIP TLS Port")
         .contains("\"5090\""));
 }
+
+/// `Shell IdleTimeout` ends a silent JSON session without writing anything that is not JSON.
+#[test]
+fn idle_timeout_in_json_mode_writes_nothing_but_json() {
+    let root = tempfile::tempdir().unwrap();
+    let xsh = env!("CARGO_BIN_EXE_xsh");
+    let o = std::process::Command::new(xsh)
+        .arg("--root")
+        .arg(root.path())
+        .args(["-c", "xConfiguration Shell IdleTimeout: 1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let mut cmd = std::process::Command::new(xsh);
+    cmd.arg("--root").arg(root.path()).arg("--no-banner");
+    cmd.env_remove("SSH_ORIGINAL_COMMAND")
+        .env_remove("XSH_ROOT");
+    let mut s = SshSession::spawn(cmd, "xsh idle json");
+    s.send(b"xpreferences outputmode json\nxstatus SystemUnit Product | resultId=\"1\"\n");
+    // Say nothing more; the shell ends the session.
+    s.wait_exit();
+    let out = s.output();
+    let (docs, ends) = ssh_support::json_docs(&out);
+    assert_eq!(docs.len(), 1, "{:?}", String::from_utf8_lossy(&out));
+    let rest = &out[ends.last().copied().unwrap_or(0)..];
+    assert!(
+        rest.iter().all(u8::is_ascii_whitespace),
+        "nothing but JSON: {:?}",
+        String::from_utf8_lossy(rest)
+    );
+}

@@ -785,3 +785,28 @@ fn stop_on_error_stores_only_the_earlier_sets() {
     let v = values_by_words(&load_clean(r.path()));
     assert_eq!(v.len(), 2);
 }
+
+#[test]
+fn failed_batch_commit_fails_a_configuration_reset_too() {
+    let r = fresh_root();
+    let o = run(r.path(), &["-c", GOOD_A], "");
+    assert!(o.status.success(), "{o:?}");
+    // The audit log cannot be appended to: the batch's transaction fails after running.
+    let log = r.path().join("config/audit.log");
+    let _ = std::fs::remove_file(&log);
+    std::fs::create_dir(&log).unwrap();
+    let input = format!("{GOOD_C}\nxCommand Configuration Reset Path: \"SIP TLS Port\"\n");
+    let o = run(r.path(), &["--no-banner"], &input);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert_eq!(
+        count_ok(&text),
+        0,
+        "a change that is not durable was acknowledged:\n{text}"
+    );
+    assert!(
+        text.contains("ConfigurationResetResult (status=Error)"),
+        "{text}"
+    );
+    assert!(xconf_text(r.path()).contains("5063"));
+}

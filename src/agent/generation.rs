@@ -167,6 +167,9 @@ pub fn build(
     let certs = cstore::certs_dir(root);
     let ca_path = certs.join(CA_LIST);
     let anchors = match std::fs::read(&ca_path) {
+        // An empty list is what removing the last CA writes: from now on nothing is trusted.
+        // Refusing it would keep the generation in force, which still trusts the removed CA.
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => TrustAnchors::empty(),
         Ok(b) => TrustAnchors::from_pem(&b).map_err(|e| BuildError {
             file: ca_path.clone(),
             message: e.to_string(),

@@ -120,9 +120,13 @@ pub async fn serve(
     loop {
         tokio::select! {
             r = listener.accept() => {
-                if let Ok((stream, peer)) = r {
-                    let sh = shared.clone();
-                    tokio::spawn(async move { handle(kind, stream, peer, sh).await });
+                match r {
+                    Ok((stream, peer)) => {
+                        let sh = shared.clone();
+                        tokio::spawn(async move { handle(kind, stream, peer, sh).await });
+                    }
+                    // Out of descriptors and the like: back off instead of spinning on the error.
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
                 }
             }
             _ = stop.changed() => break,
@@ -231,26 +235,55 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
     drop(gen);
     match kind {
         Kind::Sip => {
-            let _ = sip_session(&mut tls).await;
+            let _ = sip_session(&mut tls, IDLE).await;
         }
-        Kind::Tunnel => {
-            let _ = tls.write_all(b"XTUNNEL 1 ready\r\n").await;
-            let _ = tls.flush().await;
-            let mut buf = [0u8; 4096];
-            let idle = std::time::Duration::from_secs(30);
-            while let Ok(Ok(n)) = tokio::time::timeout(idle, tls.read(&mut buf)).await {
-                if n == 0 || tls.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
+        Kind::Tunnel => tunnel_echo(&mut tls, IDLE).await,
+    }
+    let _ = tokio::time::timeout(IDLE, tls.shutdown()).await;
+}
+
+/// How long a connection may sit without progress (no request read, or a reply not taken by the
+/// peer) before it is closed.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Longest SIP header line accepted; a longer one ends the connection (read at most one byte more).
+const MAX_LINE: usize = 8192;
+
+/// `write_all` + `flush`, bounded by `idle`: a peer that stops reading cannot hold the task forever.
+async fn write_idle<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    bytes: &[u8],
+    idle: std::time::Duration,
+) -> std::io::Result<()> {
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "peer does not read");
+    tokio::time::timeout(idle, async {
+        s.write_all(bytes).await?;
+        s.flush().await
+    })
+    .await
+    .map_err(|_| timed_out())?
+}
+
+/// The tunnel: greets, then echoes until EOF, an error, or `idle` without progress either way.
+async fn tunnel_echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    tls: &mut S,
+    idle: std::time::Duration,
+) {
+    if write_idle(tls, b"XTUNNEL 1 ready\r\n", idle).await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout(idle, tls.read(&mut buf)).await {
+        if n == 0 || write_idle(tls, &buf[..n], idle).await.is_err() {
+            break;
         }
     }
-    let _ = tls.shutdown().await;
 }
 
 /// Answers SIP requests on one connection: `OPTIONS` → `200 OK`, others → `501`.
 async fn sip_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     tls: &mut S,
+    idle: std::time::Duration,
 ) -> std::io::Result<()> {
     let mut r = BufReader::new(tls);
     loop {
@@ -258,14 +291,15 @@ async fn sip_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         let mut content_length = 0usize;
         loop {
             let mut line = String::new();
-            let n =
-                tokio::time::timeout(std::time::Duration::from_secs(30), r.read_line(&mut line))
-                    .await
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+            // Capped read: an endless line must not grow `line` without bound.
+            let mut capped = (&mut r).take(MAX_LINE as u64 + 1);
+            let n = tokio::time::timeout(idle, capped.read_line(&mut line))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
             if n == 0 {
                 return Ok(());
             }
-            if line.len() > 8192 || head.len() > 64 {
+            if line.len() > MAX_LINE || head.len() > 64 {
                 return Ok(());
             }
             let t = line.trim_end().to_string();
@@ -284,7 +318,9 @@ async fn sip_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         if content_length > 0 {
             let mut body = vec![0u8; content_length];
-            r.read_exact(&mut body).await?;
+            tokio::time::timeout(idle, r.read_exact(&mut body))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
         }
         let method = head
             .first()
@@ -324,7 +360,66 @@ async fn sip_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             "Server: xagent {}\r\nContent-Length: 0\r\n\r\n",
             crate::schema::VERSION
         ));
-        r.get_mut().write_all(resp.as_bytes()).await?;
-        r.get_mut().flush().await?;
+        write_idle(r.get_mut(), resp.as_bytes(), idle).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const LIMIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn endless_header_line_ends_the_session_without_buffering_it() {
+        let (mut client, mut server) = tokio::io::duplex(1 << 20);
+        // 512 KiB without a newline, and the stream stays open: the session must give up at the
+        // line cap instead of buffering until a newline (or the idle timeout) arrives.
+        client
+            .write_all(&vec![b'A'; 512 * 1024])
+            .await
+            .expect("write");
+        let r =
+            tokio::time::timeout(LIMIT, sip_session(&mut server, Duration::from_secs(60))).await;
+        assert!(
+            matches!(r, Ok(Ok(()))),
+            "session kept reading an endless line: {r:?}"
+        );
+        drop(client);
+    }
+
+    #[tokio::test]
+    async fn sip_body_that_never_comes_times_out() {
+        let (mut client, mut server) = tokio::io::duplex(4096);
+        client
+            .write_all(b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 100\r\n\r\n")
+            .await
+            .expect("write");
+        let r =
+            tokio::time::timeout(LIMIT, sip_session(&mut server, Duration::from_millis(200))).await;
+        assert!(
+            matches!(&r, Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut),
+            "session waited for the body forever: {r:?}"
+        );
+        drop(client);
+    }
+
+    #[tokio::test]
+    async fn tunnel_peer_that_never_reads_is_dropped() {
+        // A tiny pipe: the echo back fills it at once, and the peer never reads it.
+        let (client, mut server) = tokio::io::duplex(64);
+        let (_client_rd, mut client_wr) = tokio::io::split(client);
+        let writer = tokio::spawn(async move {
+            let chunk = [b'x'; 1024];
+            while client_wr.write_all(&chunk).await.is_ok() {}
+        });
+        let r =
+            tokio::time::timeout(LIMIT, tunnel_echo(&mut server, Duration::from_millis(200))).await;
+        writer.abort();
+        assert!(
+            r.is_ok(),
+            "tunnel echo blocked on a peer that does not read"
+        );
     }
 }

@@ -125,7 +125,20 @@ pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
 
 struct Listeners {
     spec: Option<ListenSpec>,
-    stops: Vec<twatch::Sender<bool>>,
+    stops: Vec<(twatch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+}
+
+impl Listeners {
+    /// Stops every accept loop and waits until each has dropped its socket, so a port that stays
+    /// the same can be bound again at once.
+    async fn stop_all(&mut self) {
+        for (s, _) in &self.stops {
+            let _ = s.send(true);
+        }
+        for (_, task) in self.stops.drain(..) {
+            let _ = task.await;
+        }
+    }
 }
 
 impl Listeners {
@@ -133,9 +146,7 @@ impl Listeners {
         if self.spec.as_ref() == Some(spec) {
             return;
         }
-        for s in self.stops.drain(..) {
-            let _ = s.send(true);
-        }
+        self.stop_all().await;
         for (kind, port) in [(Kind::Sip, spec.sip_port), (Kind::Tunnel, spec.tunnel_port)] {
             let stats = match kind {
                 Kind::Sip => &shared.report.sip,
@@ -163,8 +174,8 @@ impl Listeners {
                         .report
                         .event(kind.name(), "INFO", &format!("listening on {addr}"));
                     let (tx, rx) = twatch::channel(false);
-                    self.stops.push(tx);
-                    tokio::spawn(listener::serve(kind, l, shared.clone(), rx));
+                    let task = tokio::spawn(listener::serve(kind, l, shared.clone(), rx));
+                    self.stops.push((tx, task));
                 }
                 Err(e) => {
                     if let Ok(mut s) = stats.state.lock() {
@@ -206,8 +217,8 @@ fn publish_generation(shared: &Shared, result: &str, error: &str) {
             g.server_serial.clone(),
         );
     }
+    // Written by the 100 ms flush tick, off the workers that run handshakes.
     shared.report.mark();
-    shared.report.flush();
 }
 
 /// The files are back to what the generation in force was built from (an admin undid a bad
@@ -304,6 +315,8 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
     let spec = shared.current.load().listen.clone();
     listeners.apply(&shared, &spec, opts.verbose).await;
     publish_generation(&shared, "ok", "");
+    // Once at start-up, so status is on disk by the time `ready` is announced.
+    shared.report.flush();
     shared.report.event(
         "agent",
         "INFO",
@@ -382,9 +395,7 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
         "INFO",
         "stopping: listeners closed, draining connections",
     );
-    for s in listeners.stops.drain(..) {
-        let _ = s.send(true);
-    }
+    listeners.stop_all().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     shared.report.retire();
 }

@@ -15,6 +15,8 @@ use super::report::ZoneState;
 use super::Shared;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest answer line read from a peer.
+const MAX_LINE: usize = 8192;
 
 /// Checks every zone of the current generation once and publishes the results.
 pub async fn check_all(shared: Arc<Shared>) {
@@ -132,11 +134,17 @@ async fn connect(
 async fn read_line<S: tokio::io::AsyncRead + Unpin>(
     r: &mut BufReader<S>,
 ) -> Result<String, String> {
+    use tokio::io::AsyncReadExt;
     let mut line = String::new();
-    match tokio::time::timeout(IO_TIMEOUT, r.read_line(&mut line)).await {
+    // Capped: a peer streaming a line without end must not grow `line` without bound.
+    let mut capped = r.take(MAX_LINE as u64);
+    match tokio::time::timeout(IO_TIMEOUT, capped.read_line(&mut line)).await {
         Err(_) => Err("no answer from the peer".into()),
         Ok(Err(e)) => Err(e.to_string()),
         Ok(Ok(0)) => Err("peer closed the connection".into()),
+        Ok(Ok(_)) if !line.ends_with('\n') && line.len() >= MAX_LINE => Err(format!(
+            "the peer's answer line is longer than {MAX_LINE} bytes"
+        )),
         Ok(Ok(_)) => Ok(line.trim_end().to_string()),
     }
 }
@@ -210,4 +218,25 @@ pub async fn check_zone(gen: &Generation, z: &ZoneSpec) -> ZoneState {
         }
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn endless_answer_line_is_refused_at_the_cap() {
+        let (mut peer, ours) = tokio::io::duplex(1 << 20);
+        peer.write_all(&vec![b'S'; 512 * 1024])
+            .await
+            .expect("write");
+        let mut r = BufReader::new(ours);
+        let got = read_line(&mut r).await;
+        let e = got.expect_err("an endless line must be refused");
+        assert!(e.contains("longer than"), "{e}");
+        let (mut peer, ours) = tokio::io::duplex(1024);
+        peer.write_all(b"SIP/2.0 200 OK\r\n").await.expect("write");
+        let mut r = BufReader::new(ours);
+        assert_eq!(read_line(&mut r).await.unwrap(), "SIP/2.0 200 OK");
+    }
 }

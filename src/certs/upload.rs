@@ -70,8 +70,8 @@ impl Trust {
     }
 }
 
-/// A checked upload, ready to be written.
-#[derive(Debug, Clone)]
+/// A checked upload, ready to be written. `Debug` leaves the private key out.
+#[derive(Clone)]
 pub struct Checked {
     /// The request.
     pub store: StoreKind,
@@ -91,6 +91,23 @@ pub struct Checked {
     pub completes_request: bool,
     cert_pem: String,
     key_pem: String,
+}
+
+impl std::fmt::Debug for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checked")
+            .field("store", &self.store)
+            .field("also_as_client", &self.also_as_client)
+            .field("info", &self.info)
+            .field("chain_len", &self.chain_len)
+            .field("trust", &self.trust)
+            .field("key_source", &self.key_source)
+            .field("warnings", &self.warnings)
+            .field("completes_request", &self.completes_request)
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What [`commit`] did.
@@ -327,4 +344,29 @@ pub fn commit(root: &Path, c: &Checked) -> Result<Committed, OpError> {
         old_client,
         cleared_request,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::pki::{LeafEku, LeafSpec, TestCa};
+
+    #[test]
+    fn debug_of_a_checked_upload_never_shows_the_key() {
+        let root = tempfile::tempdir().unwrap();
+        let ca = TestCa::private_ca1().unwrap();
+        let leaf = ca
+            .issue(&LeafSpec::new("c.example", LeafEku::Both))
+            .unwrap();
+        let input = UploadInput {
+            store: StoreKind::Client,
+            cert_pem: leaf.chain_pem.clone().into_bytes(),
+            key_pem: Some(leaf.key_pem.clone().into_bytes()),
+            also_as_client: false,
+        };
+        let c = check(root.path(), &input, UnixTime::now()).unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains("PRIVATE KEY"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
 }

@@ -60,6 +60,18 @@ pub fn require_write(session: &Session, path: &str) -> Result<(), ShellError> {
     Ok(())
 }
 
+/// Whether the command at `node` changes the configuration (inside a batch transaction its
+/// success holds only once that transaction is durable).
+pub fn writes_config(node: NodeId) -> bool {
+    let tree = &schema().commands;
+    let words: Vec<&str> = tree
+        .ancestry(node)
+        .iter()
+        .map(|&n| tree.nodes[n].name.as_str())
+        .collect();
+    words == ["Configuration", "Reset"]
+}
+
 /// Runs the command at `node`.
 pub fn run(
     session: &mut Session,

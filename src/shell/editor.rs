@@ -165,7 +165,7 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
         })),
     );
     if let Some(limit) = super::run::idle_limit(session) {
-        super::run::start_idle_watchdog(limit, last_input.clone());
+        super::run::start_idle_watchdog(limit, last_input.clone(), session.registrations.clone());
     }
     let hist = history_path(session);
     if let Some(dir) = hist.parent() {

@@ -170,9 +170,11 @@ fn command_lines(tree: &Tree, addr: &Addr, all: bool, prefix: Option<&str>) -> V
 /// Tab completion: the byte offset where the word being completed starts, and the candidates.
 pub fn complete(line: &str) -> (usize, Vec<String>) {
     let s = schema();
+    // After the separator, which may be a multi-byte white space (U+00A0, U+3000).
     let word_start = line
-        .rfind(|c: char| c.is_whitespace() || c == ':')
-        .map(|i| i + 1)
+        .char_indices()
+        .rfind(|&(_, c)| c.is_whitespace() || c == ':')
+        .map(|(i, c)| i + c.len_utf8())
         .unwrap_or(0);
     let partial = &line[word_start..];
     let head = &line[..word_start];
@@ -320,6 +322,14 @@ fn child_id(tree: &Tree, parent: Option<NodeId>, name: &str) -> NodeId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_byte_white_space_does_not_panic() {
+        for line in ["xconf\u{a0}S", "xconf SIP\u{3000}", "\u{2003}"] {
+            let (start, _) = complete(line);
+            assert!(line.is_char_boundary(start), "{line:?}");
+        }
+    }
 
     #[test]
     fn completes_verbs_paths_and_values() {

@@ -181,6 +181,17 @@ impl<R: BufRead> Source<R> {
         Ok(inc)
     }
 
+    /// After a refused body line: discards the rest of the body up to its `.` line, so no body
+    /// line is ever read as a request of its own.
+    fn skip_body(&mut self) -> io::Result<()> {
+        while let Some(l) = self.raw_line()? {
+            if matches!(&l, RawLine::Line(b) if b == b".") {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Body lines up to a line holding only `.`.
     fn body(&mut self) -> io::Result<Result<String, ShellError>> {
         let mut body = String::new();
@@ -195,12 +206,13 @@ impl<R: BufRead> Source<R> {
                     .expected("a line holding only '.' after the body")))
                 }
                 Some(RawLine::TooLong(n)) => {
+                    self.skip_body()?;
                     return Ok(Err(ShellError::new(
                         Code::LineTooLong,
                         MAX_LINE + 1,
                         format!("body line is {n} bytes long"),
                     )
-                    .expected(format!("at most {MAX_LINE} bytes per line"))))
+                    .expected(format!("at most {MAX_LINE} bytes per line"))));
                 }
                 Some(RawLine::Line(l)) => {
                     if l == b"." {
@@ -208,9 +220,13 @@ impl<R: BufRead> Source<R> {
                     }
                     let t = match check_bytes(&l) {
                         Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
+                        Err(e) => {
+                            self.skip_body()?;
+                            return Ok(Err(e));
+                        }
                     };
                     if body.len() + t.len() > MAX_BODY {
+                        self.skip_body()?;
                         return Ok(Err(ShellError::new(
                             Code::BadLengthPrefix,
                             1,
@@ -358,5 +374,45 @@ mod tests {
         let v = all(&long);
         assert_eq!(v[0].parsed.as_ref().unwrap_err().code, Code::LineTooLong);
         assert!(v[1].parsed.is_ok());
+    }
+
+    #[test]
+    fn a_refused_body_is_skipped_to_its_dot_line() {
+        let next = b"xconfiguration SIP TLS Port: 5099
+.
+xstatus SystemUnit
+";
+        let mut long = b"xcommand Security Certificates CA Add
+"
+        .to_vec();
+        long.extend(vec![b'A'; MAX_LINE + 10]);
+        long.push(b'\n');
+        let mut large = b"xcommand Security Certificates CA Add
+"
+        .to_vec();
+        for _ in 0..(MAX_BODY / 64 + 2) {
+            large.extend([b'A'; 63]);
+            large.push(b'\n');
+        }
+        for (mut input, code) in [
+            (
+                b"xcommand Security Certificates CA Add
+MIIB
+"
+                .to_vec(),
+                Code::ControlChar,
+            ),
+            (long, Code::LineTooLong),
+            (large, Code::BadLengthPrefix),
+        ] {
+            input.extend_from_slice(next);
+            let v = all(&input);
+            assert_eq!(v.len(), 2, "{code:?}: body lines were read as requests");
+            assert_eq!(v[0].parsed.as_ref().unwrap_err().code, code);
+            assert!(matches!(
+                v[1].parsed.as_ref().unwrap().action,
+                Action::StatusGet(_)
+            ));
+        }
     }
 }

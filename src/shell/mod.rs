@@ -139,17 +139,23 @@ impl Session {
         let mut pending = Some(batch);
         let res = store.transact(&who, |cfg| {
             for inc in pending.take().unwrap_or_default() {
-                let is_set = matches!(
-                    &inc.parsed,
+                // A set, or a command that changes the configuration (`Configuration Reset`):
+                // its `OK` holds only once the transaction is durable.
+                let writes = match &inc.parsed {
                     Ok(Request {
                         action: Action::ConfigSet { .. },
                         ..
-                    })
-                );
+                    }) => Some(None),
+                    Ok(Request {
+                        action: Action::Command { node, .. },
+                        ..
+                    }) if commands::writes_config(*node) => Some(Some(*node)),
+                    _ => None,
+                };
                 let tag = inc.parsed.as_ref().ok().and_then(|r| r.result_id.clone());
                 let r = self.exec_one(inc, Some(cfg));
-                if is_set && r.ok {
-                    set_idx.push((out.len(), tag));
+                if let (Some(command), true) = (writes, r.ok) {
+                    set_idx.push((out.len(), tag, command));
                 }
                 let stop = !r.ok && stop_on_error;
                 out.push(r);
@@ -163,8 +169,23 @@ impl Session {
             Err(e) => {
                 // Nothing of the batch's sets is durable: every set that looked fine fails now.
                 let err = ShellError::new(Code::Store, 0, e.to_string()).area(Area::Configuration);
-                for (i, tag) in set_idx {
-                    out[i] = self.error_reply(&err, tag.as_deref(), None);
+                for (i, tag, command) in set_idx {
+                    out[i] = match command {
+                        None => self.error_reply(&err, tag.as_deref(), None),
+                        Some(node) => {
+                            let tree = &schema().commands;
+                            let words = tree
+                                .ancestry(node)
+                                .iter()
+                                .map(|&n| tree.nodes[n].name.clone())
+                                .collect();
+                            let err = ShellError::new(Code::Store, 0, e.to_string())
+                                .area(Area::Command)
+                                .path(words);
+                            let name = render::command_result_name(tree, node);
+                            self.error_reply(&err, tag.as_deref(), Some(&name))
+                        }
+                    };
                 }
                 // The store failed before the batch ran (its lock could not be taken): run the
                 // requests one by one, so each gets its own reply.

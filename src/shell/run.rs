@@ -133,20 +133,32 @@ pub(super) fn idle_limit(session: &Session) -> Option<u64> {
 
 /// Ends the session after `limit` seconds without input. It never cuts a transaction: input
 /// has stopped, so the main thread is waiting to read, and the output lock keeps replies whole.
-pub(super) fn start_idle_watchdog(limit: u64, last: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+/// `regs` holds the session's output mode: in JSON mode nothing but JSON may be written, so the
+/// session ends without the `*e` line.
+pub(super) fn start_idle_watchdog(
+    limit: u64,
+    last: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    regs: std::sync::Arc<std::sync::Mutex<super::feedback::Registrations>>,
+) {
     std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_millis(500));
         let idle = now_secs().saturating_sub(last.load(std::sync::atomic::Ordering::Relaxed));
         if idle >= limit {
             let lock = super::output();
             let _g = lock.lock();
+            let json = regs
+                .lock()
+                .map(|r| r.mode == Some(crate::parse::OutputMode::Json))
+                .unwrap_or(false);
             let mut out = io::stdout();
-            let _ = out.write_all(
-                format!(
-                    "*e session closed after {limit} seconds without input (Shell IdleTimeout)\n"
-                )
-                .as_bytes(),
-            );
+            if !json {
+                let _ = out.write_all(
+                    format!(
+                        "*e session closed after {limit} seconds without input (Shell IdleTimeout)\n"
+                    )
+                    .as_bytes(),
+                );
+            }
             let _ = out.flush();
             restore_tty();
             std::process::exit(0);
@@ -202,7 +214,7 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
     let idle = idle_limit(session);
     let last_input = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(now_secs()));
     if let Some(limit) = idle {
-        start_idle_watchdog(limit, last_input.clone());
+        start_idle_watchdog(limit, last_input.clone(), session.registrations.clone());
     }
     let mut all_ok = true;
     let interactive_prompt = opts.prompt.clone().filter(|_| io::stdin().is_terminal());

@@ -204,7 +204,7 @@ impl Store {
         // A writer killed after its audit records but before its rename left records for a
         // generation that never became current: mark them rolled back and never reuse the number.
         let mut next = cfg.generation + 1;
-        if let Some(g) = self.last_applied_generation() {
+        if let Some(g) = self.last_applied_generation(cfg.generation) {
             if g > cfg.generation {
                 self.append_rollback(g)?;
                 next = g + 1;
@@ -220,21 +220,35 @@ impl Store {
         Ok((out, changes, generation))
     }
 
-    /// The generation of the last `applied` record, read from the tail of the audit log.
-    fn last_applied_generation(&self) -> Option<u64> {
+    /// The highest generation of an `applied` record, read from the tail of the audit log. Notes
+    /// (certificate changes, a migration) are `applied` too, stamped with the generation current
+    /// when they were made, so they may follow a crashed writer's records: the highest one counts,
+    /// not the last. The whole log is read when the tail does not reach back before the current
+    /// generation (`current`), where a crashed writer's records could hide.
+    fn last_applied_generation(&self, current: u64) -> Option<u64> {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = File::open(self.audit_path()).ok()?;
         let len = f.metadata().ok()?.len();
-        let start = len.saturating_sub(64 * 1024);
-        f.seek(SeekFrom::Start(start)).ok()?;
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf).ok()?;
-        let text = String::from_utf8_lossy(&buf);
-        text.lines()
-            .rev()
-            .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
-            .find(|r| r.result == "applied")
-            .map(|r| r.generation)
+        let mut start = len.saturating_sub(64 * 1024);
+        loop {
+            f.seek(SeekFrom::Start(start)).ok()?;
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf);
+            let recs: Vec<AuditRecord> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+                .collect();
+            if start > 0 && !recs.iter().any(|r| r.generation < current) {
+                start = 0;
+                continue;
+            }
+            return recs
+                .iter()
+                .filter(|r| r.result == "applied")
+                .map(|r| r.generation)
+                .max();
+        }
     }
 
     fn append_rollback(&self, generation: u64) -> Result<(), StoreError> {
@@ -573,5 +587,55 @@ mod tests {
             .map(|r| r.new.as_str())
             .collect();
         assert_eq!(news, ["5062", "5063"]);
+    }
+
+    #[test]
+    fn crashed_writer_is_rolled_back_behind_many_refusals() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let who = Who::default();
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
+            .unwrap();
+        let ghost = Change {
+            key: s.load().unwrap().values.keys().next().unwrap().clone(),
+            old: "5062".into(),
+            new: "5099".into(),
+        };
+        s.append_audit(&who, 2, &[ghost], "applied").unwrap();
+        // More than the 64 KiB tail of refused attempts after the crashed writer's record.
+        for _ in 0..1000 {
+            s.audit_refused(&who, "SIP TLS Port", "5070", "read-only role")
+                .unwrap();
+        }
+        let (_, _, g) = s
+            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
+            .unwrap();
+        assert_eq!(g, 3, "the crashed writer's generation was reused");
+        let h = s.history(10_000).unwrap();
+        assert!(!h.iter().any(|r| r.new == "5099"), "{h:?}");
+    }
+
+    #[test]
+    fn crashed_writer_is_rolled_back_behind_an_applied_note() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let who = Who::default();
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
+            .unwrap();
+        let ghost = Change {
+            key: s.load().unwrap().values.keys().next().unwrap().clone(),
+            old: "5062".into(),
+            new: "5099".into(),
+        };
+        s.append_audit(&who, 2, &[ghost], "applied").unwrap();
+        // A certificate change after the crash: a note stamped with the current generation (1).
+        s.audit_note(&who, "Security Certificates CA Add", "", "CN=x", "applied")
+            .unwrap();
+        let (_, _, g) = s
+            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
+            .unwrap();
+        assert_eq!(g, 3, "the crashed writer's generation was reused");
+        let h = s.history(10_000).unwrap();
+        assert!(!h.iter().any(|r| r.new == "5099"), "{h:?}");
     }
 }
