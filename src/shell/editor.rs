@@ -226,6 +226,29 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
                 match ed.readline("") {
                     Ok(l) if l == "." => break,
                     Ok(l) => {
+                        // The same limits as a piped body; a refused line ends the request, and
+                        // the rest of the body is read up to its '.' line and dropped.
+                        let bad = match check_bytes(l.as_bytes()) {
+                            Err(e) => Some(e),
+                            Ok(_) if body.len() + l.len() > super::input::MAX_BODY => Some(
+                                crate::error::ShellError::new(
+                                    crate::error::Code::BadLengthPrefix,
+                                    1,
+                                    "body is too large",
+                                )
+                                .expected(format!("at most {} bytes", super::input::MAX_BODY)),
+                            ),
+                            Ok(_) => None,
+                        };
+                        if let Some(e) = bad {
+                            while let Ok(rest) = ed.readline("") {
+                                if rest == "." {
+                                    break;
+                                }
+                            }
+                            inc.parsed = Err(e);
+                            break;
+                        }
                         body.push_str(&l);
                         body.push('\n');
                     }

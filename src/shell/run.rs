@@ -232,10 +232,15 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
             Ok(None) => break,
             Err(_) => break,
         }
-        while !bye && batch.len() < 20_000 && src.has_buffered_line() {
+        // Sets answer `OK` and are what group commit is for; other replies can be large (a
+        // whole configuration), and a batch's replies are held until its commit, so only a few
+        // of those ride in one batch.
+        let mut large = usize::from(!is_set(&batch[0]));
+        while !bye && batch.len() < 20_000 && large < MAX_LARGE_REPLIES && src.has_buffered_line() {
             match src.next_request() {
                 Ok(Some(i)) => {
                     bye |= is_bye(&i);
+                    large += usize::from(!is_set(&i));
                     batch.push(i);
                 }
                 _ => break,
@@ -254,6 +259,19 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
         }
     }
     all_ok
+}
+
+/// Requests other than sets that may share one batch (bounds the replies held in memory).
+const MAX_LARGE_REPLIES: usize = 32;
+
+fn is_set(i: &Incoming) -> bool {
+    matches!(
+        &i.parsed,
+        Ok(Request {
+            action: Action::ConfigSet { .. },
+            ..
+        })
+    )
 }
 
 fn is_bye(i: &Incoming) -> bool {

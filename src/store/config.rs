@@ -30,6 +30,9 @@ pub struct Change {
 pub struct Config {
     pub values: BTreeMap<Key, String>,
     pub generation: u64,
+    /// False when the file had no `# generation:` header (new, or written by hand or by
+    /// configuration management): its generation is then unknown, not a crash's leftover.
+    pub generation_known: bool,
     /// Lines that did not parse, kept verbatim so a rewrite never loses them.
     pub kept: Vec<String>,
     pub problems: Vec<LoadProblem>,
@@ -122,7 +125,10 @@ impl Config {
             }
             if let Some(rest) = t.strip_prefix('#') {
                 if let Some(g) = rest.trim().strip_prefix("generation:") {
-                    c.generation = g.trim().parse().unwrap_or(0);
+                    if let Ok(n) = g.trim().parse() {
+                        c.generation = n;
+                        c.generation_known = true;
+                    }
                 }
                 continue;
             }

@@ -203,14 +203,18 @@ impl Store {
         }
         // A writer killed after its audit records but before its rename left records for a
         // generation that never became current: mark them rolled back and never reuse the number.
+        // A file without its header (written by hand) continues after the audit log instead.
         let mut next = cfg.generation + 1;
         if let Some(g) = self.last_applied_generation(cfg.generation) {
             if g > cfg.generation {
-                self.append_rollback(g)?;
+                if cfg.generation_known {
+                    self.append_rollback(g)?;
+                }
                 next = g + 1;
             }
         }
         cfg.generation = next;
+        cfg.generation_known = true;
         self.append_audit(who, cfg.generation, &changes, "applied")?;
         let text = cfg.to_text();
         self.write_atomic(&text)?;
@@ -637,5 +641,33 @@ mod tests {
         assert_eq!(g, 3, "the crashed writer's generation was reused");
         let h = s.history(10_000).unwrap();
         assert!(!h.iter().any(|r| r.new == "5099"), "{h:?}");
+    }
+
+    #[test]
+    fn a_hand_written_file_without_header_keeps_history() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let who = Who {
+            user: "a".into(),
+            from: "local".into(),
+            session: "1".into(),
+        };
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
+            .unwrap();
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
+            .unwrap();
+        // Configuration management rewrites the file without our header.
+        std::fs::write(s.config_path(), "xConfiguration SIP TLS Port: \"5064\"\n").unwrap();
+        let (_, _, g) = s
+            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5065"))
+            .unwrap();
+        assert_eq!(g, 3);
+        let h = s.history(10).unwrap();
+        let news: Vec<&str> = h
+            .iter()
+            .filter(|r| r.result == "applied")
+            .map(|r| r.new.as_str())
+            .collect();
+        assert_eq!(news, ["5062", "5063", "5065"]);
     }
 }
