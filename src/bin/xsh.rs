@@ -30,6 +30,7 @@ struct Args {
     dump_status: Option<String>,
     print_xsd: Option<String>,
     quickstart: bool,
+    run_agent: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         dump_status: None,
         print_xsd: None,
         quickstart: false,
+        run_agent: false,
     };
     if let Ok(e) = std::env::var("XSH_EDITOR") {
         a.editor = editor(&e)?;
@@ -59,6 +61,8 @@ fn parse_args() -> Result<Args, String> {
             "--no-group-commit" => a.group_commit = false,
             "--editor" => a.editor = editor(&value("--editor")?)?,
             "--no-banner" => a.banner = false,
+            // The quick start's agent: this same binary, so `cargo run --bin xsh` is enough.
+            "--run-agent" => a.run_agent = true,
             "--quickstart" => {
                 a.quickstart = true;
                 if a.root.is_none() {
@@ -134,6 +138,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.run_agent {
+        return match xsh::agent::run(&root, xsh::agent::Options { verbose: true }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xsh: agent: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let mut session = match Session::new(&root) {
         Ok(s) => s,
         Err(e) => {
@@ -215,7 +228,7 @@ fn is_session_word(c: &str) -> bool {
     t.is_empty() || t == "tsh" || t == "xsh" || t.ends_with("/tsh") || t.ends_with("/xsh")
 }
 
-/// `--quickstart`: runs `xagent` (next to this binary) on the root for the length of the session,
+/// `--quickstart`: runs the agent (this binary with `--run-agent`) on the root for the length of the session,
 /// unless one already runs there, and waits until it has published its status.
 fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
     if xsh::status::live_agent(root).is_some() {
@@ -225,12 +238,12 @@ fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
         );
         return None;
     }
-    let exe = std::env::current_exe().ok()?.with_file_name("xagent");
+    let exe = std::env::current_exe().ok()?;
     let log = std::fs::File::create(root.join("status").join("xagent.out")).ok();
     let mut cmd = std::process::Command::new(&exe);
-    cmd.arg("--root")
+    cmd.arg("--run-agent")
+        .arg("--root")
         .arg(root)
-        .arg("--verbose")
         .stdin(std::process::Stdio::null());
     match log.and_then(|f| f.try_clone().ok().map(|g| (f, g))) {
         Some((f, g)) => {
