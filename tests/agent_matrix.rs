@@ -62,6 +62,7 @@ fn test_case_1_and_2_serverauth_only_client_cert() {
     });
     eprintln!("Test case 1: {z}");
     assert!(z.reason.contains(&core_cert.serial), "{z}");
+    assert!(z.reason.contains("refused its extended key usage"), "{z}");
     assert!(z.tunnel_reason.contains("Permission denied"), "{z}");
     assert_eq!(z.presented_serial, core_cert.serial, "{z}");
     // The TLS server saw the client store's certificate and says why it refused it.
@@ -238,6 +239,8 @@ fn condition_3_all_private_ca1() {
             && zc.reason.contains(&core_cli.serial),
         "{zc}"
     );
+    // The alert tells core it is a trust problem, not the EKU rule.
+    assert!(zc.reason.contains("does not trust its issuer"), "{zc}");
     let rej = wait_for("edge LastRejection names the untrusted issuer", || {
         let r = edge.status_leaf("SIP TLS Listener LastRejection");
         if r.contains(&core_cli.serial) && r.contains("trusted CA") {
@@ -488,8 +491,10 @@ fn openssl_s_client_against_sip_listener_in_both_modes() {
         "{}",
         on.both()
     );
+    // The EKU refusal goes out as the `unsupported_certificate` alert, so the peer can tell it
+    // from a trust problem (`unknown_ca`).
     assert!(
-        on.err.contains("alert certificate unknown"),
+        on.err.contains("alert unsupported certificate"),
         "{}",
         on.both()
     );

@@ -35,9 +35,52 @@ impl Kind {
     }
 }
 
+/// One refusal as the verifier saw it: the error handed to rustls (its text is the key the
+/// listener finds it by), the certificate, and the precise reason and class.
+struct Rejection {
+    text: String,
+    der: Vec<u8>,
+    reason: String,
+    kind: RejectKind,
+}
+
 /// Rejected certificates, captured by the verifier so the listener can say which certificate was
 /// refused (the handshake error alone carries only the reason). Only the rejection path locks.
-type Captured = Mutex<VecDeque<(String, Vec<u8>)>>;
+type Captured = Mutex<VecDeque<Rejection>>;
+
+/// The error handed to rustls for a refusal. Its variant decides the alert the peer receives, so
+/// a peer learns whether its certificate's purpose (`unsupported_certificate`), its issuer
+/// (`unknown_ca`) or its validity (`certificate_expired`) was refused; our own logs keep the
+/// precise text.
+fn precise(err: rustls::Error) -> (rustls::Error, String, RejectKind) {
+    use crate::certs::EkuError as E;
+    use rustls::CertificateError as C;
+    let Some(ek) = eku_error_of(&err) else {
+        let kind = match err {
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                RejectKind::Chain
+            }
+            _ => RejectKind::Other,
+        };
+        let reason = err.to_string();
+        return (err, reason, kind);
+    };
+    let reason = ek.to_string();
+    let (variant, kind) = match ek {
+        e if e.is_eku_policy() => (Some(C::InvalidPurpose), RejectKind::Eku),
+        E::Expired { .. } => (Some(C::Expired), RejectKind::Chain),
+        E::NotYetValid { .. } => (Some(C::NotValidYet), RejectKind::Chain),
+        E::UntrustedIssuer { .. } | E::NoTrustAnchors => {
+            (Some(C::UnknownIssuer), RejectKind::Chain)
+        }
+        E::BadSignature { .. } => (Some(C::BadSignature), RejectKind::Chain),
+        _ => (None, RejectKind::Chain),
+    };
+    match variant {
+        Some(v) => (rustls::Error::InvalidCertificate(v), reason, kind),
+        None => (err, reason, kind),
+    }
+}
 
 fn captured() -> &'static Captured {
     static C: OnceLock<Captured> = OnceLock::new();
@@ -64,16 +107,23 @@ impl ClientCertVerifier for Capturing {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let r = self.0.verify_client_cert(end_entity, intermediates, now);
-        if let Err(e) = &r {
-            if let Ok(mut c) = captured().lock() {
-                c.push_back((e.to_string(), end_entity.to_vec()));
-                while c.len() > 64 {
-                    c.pop_front();
-                }
+        let e = match self.0.verify_client_cert(end_entity, intermediates, now) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let (out, reason, kind) = precise(e);
+        if let Ok(mut c) = captured().lock() {
+            c.push_back(Rejection {
+                text: out.to_string(),
+                der: end_entity.to_vec(),
+                reason,
+                kind,
+            });
+            while c.len() > 64 {
+                c.pop_front();
             }
         }
-        r
+        Err(out)
     }
     fn verify_tls12_signature(
         &self,
@@ -169,34 +219,26 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
         }
         Ok(Err(e)) => {
             let rerr = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-            let reason = match rerr {
-                Some(r) => match eku_error_of(r) {
-                    Some(ek) => ek.to_string(),
-                    None => r.to_string(),
-                },
-                None => e.to_string(),
+            // What the verifier refused, taken out of the capture (newest first).
+            let found = rerr.and_then(|r| {
+                let text = r.to_string();
+                let mut c = captured().lock().ok()?;
+                let at = c.iter().rposition(|x| x.text == text)?;
+                c.remove(at)
+            });
+            let (reason, kind_of, cert) = match found {
+                Some(x) => (x.reason, x.kind, describe(&x.der)),
+                None => {
+                    let (reason, kind) = match rerr {
+                        Some(r) => {
+                            let (_, reason, kind) = precise(r.clone());
+                            (reason, kind)
+                        }
+                        None => (e.to_string(), RejectKind::Other),
+                    };
+                    (reason, kind, "no certificate captured".to_string())
+                }
             };
-            let kind_of = match rerr.and_then(eku_error_of) {
-                Some(ek) if ek.is_eku_policy() => RejectKind::Eku,
-                Some(_) => RejectKind::Chain,
-                None => match rerr {
-                    Some(rustls::Error::InvalidCertificate(_))
-                    | Some(rustls::Error::NoCertificatesPresented) => RejectKind::Chain,
-                    _ => RejectKind::Other,
-                },
-            };
-            let cert = rerr
-                .and_then(|r| {
-                    let text = r.to_string();
-                    captured().lock().ok().and_then(|c| {
-                        c.iter()
-                            .rev()
-                            .find(|(t, _)| *t == text)
-                            .map(|(_, d)| d.clone())
-                    })
-                })
-                .map(|d| describe(&d))
-                .unwrap_or_else(|| "no certificate captured".into());
             let text = format!("peer={peer} {cert} reason=\"{reason}\"");
             st.reject(kind_of, text.clone());
             shared.report.handshake(&serde_json::json!({

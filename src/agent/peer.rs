@@ -77,8 +77,19 @@ fn explain(err: &str, gen: &Generation) -> String {
         } else {
             ""
         };
+        // The alert says what the peer held against the certificate (our own listener sends
+        // unsupported_certificate for the EKU rule, unknown_ca for trust).
+        let why = if lower.contains("unsupportedcertificate") {
+            "the peer refused its extended key usage (it requires clientAuth); "
+        } else if lower.contains("unknownca") {
+            "the peer does not trust its issuer (add this node's CA to the peer's trusted CA list); "
+        } else if lower.contains("certificateexpired") {
+            "the peer says it is expired or not yet valid; "
+        } else {
+            ""
+        };
         return format!(
-            "peer rejected this node's client certificate (serial {}, EKUs {}): {err}{eku_hint}",
+            "peer rejected this node's client certificate (serial {}, EKUs {}): {why}{err}{eku_hint}",
             gen.client_serial, gen.client_ekus
         );
     }
