@@ -35,6 +35,8 @@ pub struct Config {
     pub generation_known: bool,
     /// Lines that did not parse, kept verbatim so a rewrite never loses them.
     pub kept: Vec<String>,
+    /// An operator's own `#` comments, kept (after our header) across rewrites.
+    pub comments: Vec<String>,
     pub problems: Vec<LoadProblem>,
 }
 
@@ -91,6 +93,10 @@ impl Config {
         let mut out = String::with_capacity(64 + self.values.len() * 64);
         out.push_str("# xsh configuration: non-default values as xConfiguration lines; edits are checked on load.\n");
         out.push_str(&format!("# generation: {}\n", self.generation));
+        for c in &self.comments {
+            out.push_str(c);
+            out.push('\n');
+        }
         let mut entries: Vec<(&Key, &String)> = self.values.iter().collect();
         // Borrowing comparison: a key function cloning `inst` would allocate twice per compare.
         entries.sort_by(|(a, _), (b, _)| {
@@ -114,6 +120,26 @@ impl Config {
         out
     }
 
+    /// Loads `xconf.txt` bytes: as [`Config::from_text`], and a line that is not UTF-8 (a
+    /// Latin-1 hand edit) is reported by number, since it is read with U+FFFD in its place.
+    pub fn from_bytes(bytes: &[u8]) -> Config {
+        let mut c = Config::from_text(&String::from_utf8_lossy(bytes));
+        if std::str::from_utf8(bytes).is_err() {
+            for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+                if std::str::from_utf8(line).is_err() {
+                    c.problems.push(LoadProblem {
+                        line: i + 1,
+                        text: String::from_utf8_lossy(line).trim_end_matches('\r').to_string(),
+                        message: "line is not valid UTF-8; its bad bytes read as U+FFFD and are written back that way".into(),
+                        is_error: false,
+                    });
+                }
+            }
+            c.problems.sort_by_key(|p| p.line);
+        }
+        c
+    }
+
     /// Loads `xconf.txt` text. Bad lines are reported with their line number and kept aside.
     pub fn from_text(text: &str) -> Config {
         let mut c = Config::default();
@@ -129,6 +155,8 @@ impl Config {
                         c.generation = n;
                         c.generation_known = true;
                     }
+                } else if !rest.starts_with(" xsh configuration:") {
+                    c.comments.push(line.to_string());
                 }
                 continue;
             }

@@ -159,7 +159,7 @@ impl Store {
     pub fn load(&self) -> Result<Config, StoreError> {
         let p = self.config_path();
         match fs::read(&p) {
-            Ok(bytes) => Ok(Config::from_text(&String::from_utf8_lossy(&bytes))),
+            Ok(bytes) => Ok(Config::from_bytes(&bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(io_err(&p, "read")(e)),
         }
@@ -285,7 +285,7 @@ impl Store {
                 return Ok((bytes, c));
             }
         }
-        let cfg = Config::from_text(&String::from_utf8_lossy(&bytes));
+        let cfg = Config::from_bytes(&bytes);
         Ok((bytes, cfg))
     }
 
@@ -537,7 +537,7 @@ mod tests {
         ] {
             s.transact(&who, |c| set(c, line)).unwrap();
             let (bytes, cached) = s.read_locked().unwrap();
-            let fresh = Config::from_text(&String::from_utf8_lossy(&bytes));
+            let fresh = Config::from_bytes(&bytes);
             assert_eq!(cached, fresh);
             s.remember(bytes, cached);
         }
@@ -669,5 +669,37 @@ mod tests {
             .map(|r| r.new.as_str())
             .collect();
         assert_eq!(news, ["5062", "5063", "5065"]);
+    }
+
+    #[test]
+    fn operator_comments_survive_and_latin1_is_reported() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let who = Who {
+            user: "a".into(),
+            from: "local".into(),
+            session: "1".into(),
+        };
+        let mut text =
+            b"# site: edge-7, managed by hand\nxConfiguration SystemUnit Name: \"Caf".to_vec();
+        text.extend_from_slice(b"\xe9\"\n");
+        std::fs::write(s.config_path(), &text).unwrap();
+        let c = s.load().unwrap();
+        assert_eq!(c.problems.len(), 1);
+        assert_eq!(c.problems[0].line, 2);
+        assert!(!c.problems[0].is_error);
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
+            .unwrap();
+        let after = std::fs::read_to_string(s.config_path()).unwrap();
+        assert!(
+            after.contains("# site: edge-7, managed by hand\n"),
+            "{after}"
+        );
+        assert_eq!(after.matches("# site").count(), 1);
+        // Our own header is not collected as a comment on the next load.
+        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
+            .unwrap();
+        let again = std::fs::read_to_string(s.config_path()).unwrap();
+        assert_eq!(again.matches("# xsh configuration").count(), 1, "{again}");
     }
 }
