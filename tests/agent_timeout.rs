@@ -35,3 +35,53 @@ fn stalled_handshake_times_out_and_is_counted() {
     assert_eq!(n, 0, "the stalled connection was not closed");
     assert_eq!(node.status_leaf("SIP TLS Listener RejectedEku"), "0");
 }
+
+#[test]
+fn connection_limit_closes_the_extra_connection_and_frees_its_slot() {
+    let mut node = Node::new("limit");
+    node.ok(&[
+        "xConfiguration Agent MaxConnections: 2",
+        "xConfiguration SIP TLS HandshakeTimeout: 60",
+    ]);
+    node.start();
+    // One accept loop takes connections in order, so the third one is the one over the limit.
+    let a = TcpStream::connect(("127.0.0.1", node.sip_port)).unwrap();
+    let b = TcpStream::connect(("127.0.0.1", node.sip_port)).unwrap();
+    let mut c = TcpStream::connect(("127.0.0.1", node.sip_port)).unwrap();
+    let last = node.wait_leaf("SIP TLS Listener LastRejection", |v| {
+        v.contains("connection limit of 2")
+    });
+    assert!(last.contains("Agent MaxConnections"), "{last}");
+    c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(std::io::Read::read(&mut c, &mut buf).unwrap_or(0), 0);
+    // Closing the two held connections frees their slots: a real client gets through again.
+    drop(a);
+    drop(b);
+    let certs = node.certs();
+    let accepted = agent_support::wait_for("a handshake after the slots were freed", || {
+        let _ = std::process::Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", node.sip_port),
+                "-brief",
+            ])
+            .arg("-cert")
+            .arg(certs.join("client.pem"))
+            .arg("-key")
+            .arg(certs.join("clientprivkey.pem"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let n = node.status_leaf("SIP TLS Listener Accepted");
+        if n != "0" {
+            Ok(n)
+        } else {
+            Err(n)
+        }
+    });
+    assert_ne!(accepted, "0");
+}

@@ -47,6 +47,8 @@ pub struct Generation {
     pub mode: EkuMode,
     pub listen: ListenSpec,
     pub handshake_timeout: std::time::Duration,
+    /// Inbound connections held at once, both listeners together.
+    pub max_connections: usize,
     pub status_interval: std::time::Duration,
     pub sip: Arc<ServerConfig>,
     pub tunnel: Arc<ServerConfig>,
@@ -296,6 +298,7 @@ pub fn build(
         listen,
         handshake_timeout: std::time::Duration::from_secs(secs("SIP TLS HandshakeTimeout", 10)),
         status_interval: std::time::Duration::from_secs(secs("Agent StatusInterval", 5)),
+        max_connections: secs("Agent MaxConnections", 10_000) as usize,
         sip,
         tunnel,
         client_verified,

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -172,8 +173,23 @@ pub async fn serve(
             r = listener.accept() => {
                 match r {
                     Ok((stream, peer)) => {
+                        let max = shared.current.load().max_connections;
+                        let open = shared.connections.fetch_add(1, Ordering::AcqRel);
+                        if open >= max {
+                            shared.connections.fetch_sub(1, Ordering::AcqRel);
+                            drop(stream);
+                            stats(&shared, kind).reject(
+                                RejectKind::Other,
+                                format!("peer={peer} reason=\"connection limit of {max} reached (Agent MaxConnections)\""),
+                            );
+                            shared.report.mark();
+                            continue;
+                        }
                         let sh = shared.clone();
-                        tokio::spawn(async move { handle(kind, stream, peer, sh).await });
+                        tokio::spawn(async move {
+                            let _open = OpenConnection(sh.clone());
+                            handle(kind, stream, peer, sh).await
+                        });
                     }
                     // Out of descriptors and the like: back off instead of spinning on the error.
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
@@ -181,6 +197,15 @@ pub async fn serve(
             }
             _ = stop.changed() => break,
         }
+    }
+}
+
+/// Counts a connection as open until its task ends (also on panic or cancellation).
+struct OpenConnection(Arc<Shared>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

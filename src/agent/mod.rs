@@ -29,6 +29,8 @@ pub struct Shared {
     pub current: ArcSwap<Generation>,
     pub report: Report,
     pub reloads: AtomicU64,
+    /// Inbound connections open now (both listeners), for `Agent MaxConnections`.
+    pub connections: std::sync::atomic::AtomicUsize,
     /// Content hash of the files of the last refused reload (0: none), so a bad file that stays is
     /// reported once, not again at every wake-up.
     pub failed_hash: AtomicU64,
@@ -116,6 +118,7 @@ pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
         current: ArcSwap::from_pointee(first),
         report: Report::new(root),
         reloads: AtomicU64::new(1),
+        connections: std::sync::atomic::AtomicUsize::new(0),
         failed_hash: AtomicU64::new(0),
     });
     rt.block_on(main_loop(shared, opts));
