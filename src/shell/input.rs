@@ -23,11 +23,18 @@ pub enum RawLine {
 /// A request reader over any buffered byte stream.
 pub struct Source<R: BufRead> {
     r: R,
+    /// Unix seconds of the last line read, for the idle timeout (body lines count as input).
+    activity: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl<R: BufRead> Source<R> {
     pub fn new(r: R) -> Self {
-        Source { r }
+        Source { r, activity: None }
+    }
+
+    /// Records the time of every line read into `clock`.
+    pub fn track_activity(&mut self, clock: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        self.activity = Some(clock);
     }
 
     /// Whether a complete line is already buffered (so reading it will not block).
@@ -69,6 +76,13 @@ impl<R: BufRead> Source<R> {
             if done.is_some() {
                 break;
             }
+        }
+        if let Some(clock) = &self.activity {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            clock.store(now, std::sync::atomic::Ordering::Relaxed);
         }
         if line.last() == Some(&b'\r') {
             line.pop();

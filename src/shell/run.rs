@@ -216,6 +216,7 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
     if let Some(limit) = idle {
         start_idle_watchdog(limit, last_input.clone(), session.registrations.clone());
     }
+    src.track_activity(last_input.clone());
     let mut all_ok = true;
     let interactive_prompt = opts.prompt.clone().filter(|_| io::stdin().is_terminal());
     loop {
@@ -251,6 +252,8 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
         let replies = session.run_batch(batch, opts.stop_on_error);
         let failed = replies.iter().any(|r| !r.ok);
         all_ok &= !failed;
+        // A long batch is activity too: idle time counts from its last reply.
+        last_input.store(now_secs(), std::sync::atomic::Ordering::Relaxed);
         if write_replies(&mut out, &replies).is_err() {
             return false;
         }
