@@ -12,7 +12,8 @@ use rustls::server::ServerSessionMemoryCache;
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 
 use crate::certs::store::{
-    self as cstore, CA_LIST, CLIENT_CERT, CLIENT_KEY, SERVER_CERT, SERVER_KEY,
+    self as cstore, CA_LIST, CLIENT_CA_CRL, CLIENT_CERT, CLIENT_KEY, POLICY_SERVICES_CRL,
+    SERVER_CERT, SERVER_KEY,
 };
 use crate::certs::{decode, EkuClientVerifier, EkuMode, TrustAnchors};
 use crate::parse::Key;
@@ -88,6 +89,8 @@ pub fn watched_files(root: &Path) -> Vec<PathBuf> {
         c.join(CLIENT_CERT),
         c.join(CLIENT_KEY),
         c.join(CA_LIST),
+        c.join(CLIENT_CA_CRL),
+        c.join(POLICY_SERVICES_CRL),
     ]
 }
 
@@ -229,11 +232,38 @@ pub fn build(
             c.session_storage = ServerSessionMemoryCache::new(1024);
             Ok(Arc::new(c))
         };
+    // Revocation: installed CRLs, checked in every handshake when both switches are On. OCSP
+    // needs the peer to staple or a responder to ask; neither exists on loopback, so a status no
+    // CRL covers is left to the fallback.
+    let revocation = if !cfg_value(&cfg, "SIP TLS Certificate Revocation Checking Mode")
+        .eq_ignore_ascii_case("on")
+        || cfg_value(&cfg, "SIP TLS Certificate Revocation CRL Mode").eq_ignore_ascii_case("off")
+    {
+        None
+    } else {
+        let deny = cfg_value(&cfg, "SIP TLS Certificate Revocation Fallback Mode")
+            .eq_ignore_ascii_case("deny");
+        let crl_file = certs.join(CLIENT_CA_CRL);
+        let ders = crate::certs::crl::read_all(root).map_err(|e| BuildError {
+            file: crl_file.clone(),
+            message: e.to_string(),
+        })?;
+        let r = crate::certs::eku::Revocation::from_ders(&ders, deny).map_err(|message| {
+            BuildError {
+                file: crl_file.clone(),
+                message,
+            }
+        })?;
+        Some(Arc::new(r))
+    };
     let sip = server_cfg(
-        EkuClientVerifier::inbound(anchors.clone(), mode),
+        EkuClientVerifier::inbound(anchors.clone(), mode).with_revocation(revocation.clone()),
         SERVER_CERT,
     )?;
-    let tunnel = server_cfg(EkuClientVerifier::tunnel(anchors.clone()), SERVER_CERT)?;
+    let tunnel = server_cfg(
+        EkuClientVerifier::tunnel(anchors.clone()).with_revocation(revocation),
+        SERVER_CERT,
+    )?;
     let client_builder =
         |verifier: Arc<dyn ServerCertVerifier>| -> Result<Arc<ClientConfig>, BuildError> {
             let c = ClientConfig::builder_with_provider(provider())

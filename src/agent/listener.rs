@@ -75,6 +75,8 @@ fn precise(err: rustls::Error) -> (rustls::Error, String, RejectKind) {
             (Some(C::UnknownIssuer), RejectKind::Chain)
         }
         E::BadSignature { .. } => (Some(C::BadSignature), RejectKind::Chain),
+        E::Revoked { .. } => (Some(C::Revoked), RejectKind::Chain),
+        E::RevocationUnknown { .. } => (Some(C::UnknownRevocationStatus), RejectKind::Chain),
         _ => (None, RejectKind::Chain),
     };
     match variant {

@@ -83,6 +83,8 @@ fn explain(err: &str, gen: &Generation) -> String {
             "the peer refused its extended key usage (it requires clientAuth); "
         } else if lower.contains("unknownca") {
             "the peer does not trust its issuer (add this node's CA to the peer's trusted CA list); "
+        } else if lower.contains("certificaterevoked") {
+            "the peer says it is revoked; "
         } else if lower.contains("certificateexpired") {
             "the peer says it is expired or not yet valid; "
         } else {

@@ -182,6 +182,15 @@ pub fn list(root: &Path, now: UnixTime) -> Result<Vec<CrlInfo>, OpError> {
     Ok(out)
 }
 
+/// Every installed CRL (both files), for the handshake's revocation check.
+pub fn read_all(root: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, OpError> {
+    let mut out = Vec::new();
+    for file in CRL_FILES {
+        out.extend(read_file(root, file)?);
+    }
+    Ok(out)
+}
+
 /// Refuse a chain whose leaf is listed by an installed CRL of its issuer.
 pub fn check_not_revoked(root: &Path, chain: &[CertificateDer<'_>]) -> Result<(), OpError> {
     let Some(leaf) = chain.first() else {

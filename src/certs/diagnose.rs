@@ -55,6 +55,12 @@ pub(crate) fn diagnose(
                 },
             }
         }
+        W::CertRevoked => EkuError::Revoked {
+            subject: leaf_subject,
+        },
+        W::UnknownRevocationStatus => EkuError::RevocationUnknown {
+            subject: leaf_subject,
+        },
         W::EmptyEkuExtension => EkuError::EmptyEku {
             subject: all()
                 .find(|c| matches!(info::eku_oids(c.as_ref()), Ok(Some(v)) if v.is_empty()))

@@ -126,6 +126,30 @@ pub struct ChainInfo {
     pub mode: EkuMode,
 }
 
+/// Installed CRLs and the fallback for certificates no CRL covers, as one generation uses them.
+#[derive(Debug, Default)]
+pub struct Revocation {
+    pub crls: Vec<webpki::CertRevocationList<'static>>,
+    /// `Revocation Fallback Mode: Deny`.
+    pub deny_unknown: bool,
+}
+
+impl Revocation {
+    /// Parses DER CRLs (as `crl::read_all` returns them).
+    pub fn from_ders(
+        ders: &[rustls_pki_types::CertificateRevocationListDer<'_>],
+        deny_unknown: bool,
+    ) -> Result<Revocation, String> {
+        let mut crls = Vec::with_capacity(ders.len());
+        for (i, d) in ders.iter().enumerate() {
+            let owned = webpki::OwnedCertRevocationList::from_der(d.as_ref())
+                .map_err(|e| format!("CRL #{} cannot be used: {e:?}", i + 1))?;
+            crls.push(webpki::CertRevocationList::from(owned));
+        }
+        Ok(Revocation { crls, deny_unknown })
+    }
+}
+
 /// Why a client certificate chain was rejected. Messages are lower-case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -178,6 +202,10 @@ pub enum EkuError {
     CaAsLeaf { subject: String },
     /// An issuing certificate is not a CA.
     NotACa,
+    /// A certificate of the chain is listed in an installed CRL of its issuer.
+    Revoked { subject: String },
+    /// Revocation checking is On, no installed CRL covers the issuer, and the fallback is Deny.
+    RevocationUnknown { subject: String },
     /// Any other path-validation failure (webpki's reason).
     Rejected { detail: String },
 }
@@ -199,6 +227,8 @@ impl EkuError {
             EkuError::BadSignature { .. } => "bad-signature",
             EkuError::CaAsLeaf { .. } => "ca-as-leaf",
             EkuError::NotACa => "issuer-not-ca",
+            EkuError::Revoked { .. } => "revoked",
+            EkuError::RevocationUnknown { .. } => "revocation-unknown",
             EkuError::Rejected { .. } => "rejected",
         }
     }
@@ -278,6 +308,13 @@ impl fmt::Display for EkuError {
                 write!(f, "client certificate '{subject}' is a CA certificate")
             }
             EkuError::NotACa => write!(f, "an issuing certificate in the chain is not a CA"),
+            EkuError::Revoked { subject } => {
+                write!(f, "certificate '{subject}' is revoked by an installed CRL")
+            }
+            EkuError::RevocationUnknown { subject } => write!(
+                f,
+                "revocation status of '{subject}' is unknown (no installed CRL of its issuer) and Revocation Fallback Mode is Deny"
+            ),
             EkuError::Rejected { detail } => write!(f, "certificate chain rejected: {detail}"),
         }
     }
@@ -367,6 +404,21 @@ pub fn check_chain_for(
     mode: EkuMode,
     now: UnixTime,
 ) -> Result<ChainInfo, EkuError> {
+    check_chain_with(role, end_entity, intermediates, anchors, mode, now, None)
+}
+
+/// [`check_chain_for`] with revocation checking against installed CRLs (`Revocation Checking
+/// Mode: On`): every certificate of the chain below the anchor is looked up in the CRL of its
+/// issuer; one with no CRL of its issuer is allowed or refused by the fallback.
+pub fn check_chain_with(
+    role: Role,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+    mode: EkuMode,
+    now: UnixTime,
+    revocation: Option<&Revocation>,
+) -> Result<ChainInfo, EkuError> {
     if anchors.is_empty() {
         return Err(EkuError::NoTrustAnchors);
     }
@@ -375,13 +427,37 @@ pub fn check_chain_for(
         detail: format!("client certificate: {e:?}"),
     })?;
     let validator = ModeValidator { mode: effective };
+    let crl_refs: Vec<&webpki::CertRevocationList<'static>> = revocation
+        .map(|r| r.crls.iter().collect())
+        .unwrap_or_default();
+    let options = match revocation {
+        None => None,
+        Some(r) => match webpki::RevocationOptionsBuilder::new(&crl_refs) {
+            Ok(b) => Some(
+                b.with_depth(webpki::RevocationCheckDepth::Chain)
+                    .with_status_policy(if r.deny_unknown {
+                        webpki::UnknownStatusPolicy::Deny
+                    } else {
+                        webpki::UnknownStatusPolicy::Allow
+                    })
+                    .build(),
+            ),
+            // No CRL installed at all: every status is unknown, so the fallback decides alone.
+            Err(_) if r.deny_unknown => {
+                return Err(EkuError::RevocationUnknown {
+                    subject: info::subject_name(end_entity.as_ref()).unwrap_or_default(),
+                })
+            }
+            Err(_) => None,
+        },
+    };
     let result = ee.verify_for_usage(
         ALGORITHMS.all,
         anchors.anchors(),
         intermediates,
         now,
         validator,
-        None,
+        options,
         None,
     );
     match result {

@@ -14,7 +14,7 @@ use rustls::{
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::anchors::TrustAnchors;
-use super::eku::{check_chain_for, EkuError, EkuMode, Role, ALGORITHMS};
+use super::eku::{check_chain_with, EkuError, EkuMode, Revocation, Role, ALGORITHMS};
 use super::error::CertError;
 
 /// A `ClientCertVerifier` applying the EKU checking mode. Client
@@ -30,6 +30,7 @@ pub struct EkuClientVerifier {
     anchors: Arc<TrustAnchors>,
     mode: EkuMode,
     role: Role,
+    revocation: Option<Arc<Revocation>>,
 }
 
 impl EkuClientVerifier {
@@ -48,7 +49,14 @@ impl EkuClientVerifier {
             anchors,
             mode,
             role,
+            revocation: None,
         }
+    }
+
+    /// Also checks installed CRLs (`Revocation Checking Mode: On`).
+    pub fn with_revocation(mut self, revocation: Option<Arc<Revocation>>) -> Self {
+        self.revocation = revocation;
+        self
     }
 
     /// Inbound SIP TLS listener with the configured mode.
@@ -126,13 +134,14 @@ impl ClientCertVerifier for EkuClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match check_chain_for(
+        match check_chain_with(
             self.role,
             end_entity,
             intermediates,
             &self.anchors,
             self.mode,
             now,
+            self.revocation.as_deref(),
         ) {
             Ok(info) => {
                 tracing::debug!(subject = %info.subject, mode = %info.mode, "client certificate accepted");

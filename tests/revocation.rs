@@ -1,0 +1,164 @@
+//! `SIP TLS Certificate Revocation ...` in the running agent: with checking On, a client whose
+//! certificate an installed CRL lists is refused at the handshake (alert certificate_revoked, and
+//! the listener says why); a certificate no CRL covers follows the fallback (Allow/Deny); Off
+//! accepts again. Every change goes through `xsh` while the agent runs.
+
+mod agent_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use agent_support::{wait_for, Node};
+use xsh::certs::pki::{LeafEku, LeafSpec, TestCa};
+
+struct Client {
+    cert: PathBuf,
+    key: PathBuf,
+    serial: String,
+}
+
+fn client(ca: &TestCa, cn: &str, dir: &Path) -> Client {
+    let l = ca.issue(&LeafSpec::new(cn, LeafEku::Both)).unwrap();
+    let cert = dir.join(format!("{cn}.pem"));
+    let key = dir.join(format!("{cn}.key"));
+    std::fs::write(&cert, &l.cert_pem).unwrap();
+    std::fs::write(&key, &l.key_pem).unwrap();
+    let serial = agent_support::pem_serial(&l.cert_pem);
+    Client { cert, key, serial }
+}
+
+/// One TLS 1.3 handshake plus a read, so a refusal of the client certificate is seen.
+fn handshake(node: &Node, c: &Client) {
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", node.sip_port),
+            "-brief",
+        ])
+        .arg("-cert")
+        .arg(&c.cert)
+        .arg("-key")
+        .arg(&c.key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    if let Some(mut i) = child.stdin.take() {
+        use std::io::Write;
+        let _ =
+            i.write_all(b"OPTIONS sip:x SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    }
+    let _ = child.wait();
+}
+
+fn counters(node: &Node) -> (u64, String) {
+    let n = |w: &str| node.status_leaf(w).parse::<u64>().unwrap_or(0);
+    (
+        n("SIP TLS Listener Accepted"),
+        node.status_leaf("SIP TLS Listener LastRejection"),
+    )
+}
+
+/// Runs handshakes until the listener's decision for `c` is seen.
+fn expect(node: &Node, c: &Client, accepted: bool, reason: &str) -> String {
+    wait_for(
+        &format!(
+            "{} {}",
+            c.serial,
+            if accepted { "accepted" } else { reason }
+        ),
+        || {
+            let (before, _) = counters(node);
+            handshake(node, c);
+            let (after, last) = counters(node);
+            if accepted && after > before {
+                return Ok(last);
+            }
+            if !accepted && after == before && last.contains(&c.serial) && last.contains(reason) {
+                return Ok(last);
+            }
+            Err(format!("accepted {before}->{after}, last rejection {last}"))
+        },
+    )
+}
+
+fn crl_revoking(ca: &TestCa, serial: &str) -> String {
+    let bytes: Vec<u8> = serial
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
+    let key = rcgen::KeyPair::from_pem(ca.root_key_pem()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(ca.root_pem(), key).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    rcgen::CertificateRevocationListParams {
+        this_update: now - time::Duration::hours(1),
+        next_update: now + time::Duration::days(7),
+        crl_number: rcgen::SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(&bytes),
+            revocation_time: now - time::Duration::hours(2),
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .unwrap()
+    .pem()
+    .unwrap()
+}
+
+#[test]
+fn crls_are_checked_in_the_handshake_with_the_fallback() {
+    let files = tempfile::tempdir().unwrap();
+    let ca1 = TestCa::private_ca1().unwrap();
+    let other = TestCa::new_root("xsh test CA without CRL").unwrap();
+    let ca1_root = files.path().join("ca1.pem");
+    let other_root = files.path().join("other.pem");
+    std::fs::write(&ca1_root, ca1.root_pem()).unwrap();
+    std::fs::write(&other_root, other.root_pem()).unwrap();
+    let revoked = client(&ca1, "revoked.example", files.path());
+    let good = client(&ca1, "good.example", files.path());
+    let uncovered = client(&other, "uncovered.example", files.path());
+    let crl = files.path().join("ca1.crl");
+    std::fs::write(&crl, crl_revoking(&ca1, &revoked.serial)).unwrap();
+
+    let mut node = Node::new("crl");
+    node.ok(&[
+        &format!(
+            "xCommand Security Certificates CA Add File: \"{}\"",
+            ca1_root.display()
+        ),
+        &format!(
+            "xCommand Security Certificates CA Add File: \"{}\"",
+            other_root.display()
+        ),
+    ]);
+    node.start();
+    // Checking Off (the default): the CRL is not consulted yet.
+    node.ok(&[&format!(
+        "xCommand Security Certificates CRL Add File: \"{}\"",
+        crl.display()
+    )]);
+    expect(&node, &revoked, true, "");
+
+    node.ok(&["xConfiguration SIP TLS Certificate Revocation Checking Mode: On"]);
+    let why = expect(&node, &revoked, false, "revoked by an installed CRL");
+    assert!(why.contains("revoked.example"), "{why}");
+    expect(&node, &good, true, "");
+    // Fallback Allow (the default): a certificate no CRL covers passes.
+    expect(&node, &uncovered, true, "");
+
+    node.ok(&["xConfiguration SIP TLS Certificate Revocation Fallback Mode: Deny"]);
+    expect(&node, &uncovered, false, "revocation status");
+    expect(&node, &good, true, "");
+
+    // CRL Mode Off: installed CRLs are not used, so nothing is refused for revocation.
+    node.ok(&["xConfiguration SIP TLS Certificate Revocation CRL Mode: Off"]);
+    expect(&node, &revoked, true, "");
+    node.ok(&["xConfiguration SIP TLS Certificate Revocation Checking Mode: Off"]);
+    expect(&node, &uncovered, true, "");
+}
