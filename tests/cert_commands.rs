@@ -788,30 +788,9 @@ fn crl_add_list_and_revoked_upload() {
     let n = Node::new();
     let ca1 = TestCa::private_ca1().unwrap();
     let l = leaf(&ca1, "revoked.example", LeafEku::Both);
-    let serial: Vec<u8> = serial_of(l.cert_pem.as_bytes())
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).unwrap())
-        .collect();
-    let key = rcgen::KeyPair::from_pem(ca1.root_key_pem()).unwrap();
-    let issuer = rcgen::Issuer::from_ca_cert_pem(ca1.root_pem(), key).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let crl = rcgen::CertificateRevocationListParams {
-        this_update: now - time::Duration::hours(1),
-        next_update: now + time::Duration::days(7),
-        crl_number: rcgen::SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: vec![rcgen::RevokedCertParams {
-            serial_number: rcgen::SerialNumber::from_slice(&serial),
-            revocation_time: now - time::Duration::hours(2),
-            reason_code: None,
-            invalidity_date: None,
-        }],
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&issuer)
-    .unwrap()
-    .pem()
-    .unwrap();
+    let crl = ca1
+        .crl_revoking(&[&serial_of(l.cert_pem.as_bytes())])
+        .unwrap();
     let e = n.err("xcommand Security Certificates CRL Add", Some(&crl));
     assert_eq!(
         e,

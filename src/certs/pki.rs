@@ -202,6 +202,38 @@ impl TestCa {
         self.intermediate.as_ref().map(|a| a.pem.as_str())
     }
 
+    /// A CRL signed by the root, valid for a week, listing the certificates with these serials
+    /// (colon hex, as `CertInfo::serial` shows them).
+    pub fn crl_revoking(&self, serials: &[&str]) -> Result<String, CertError> {
+        let bad = |s: &str| CertError::Generate(format!("'{s}' is not a colon-hex serial"));
+        let mut revoked = Vec::new();
+        for s in serials {
+            let bytes = s
+                .split(':')
+                .map(|h| u8::from_str_radix(h, 16).map_err(|_| bad(s)))
+                .collect::<Result<Vec<u8>, _>>()?;
+            revoked.push(rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(&bytes),
+                revocation_time: OffsetDateTime::now_utc() - Duration::hours(2),
+                reason_code: None,
+                invalidity_date: None,
+            });
+        }
+        let key = KeyPair::from_pem(&self.root.key_pem)?;
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&self.root.pem, key)?;
+        let now = OffsetDateTime::now_utc();
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update: now - Duration::hours(1),
+            next_update: now + Duration::days(7),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)?;
+        Ok(crl.pem()?)
+    }
+
     /// Issue a leaf under the intermediate (or the root when there is none).
     pub fn issue(&self, spec: &LeafSpec) -> Result<IssuedLeaf, CertError> {
         let mut params = CertificateParams::new(spec.sans.clone())?;
