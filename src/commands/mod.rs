@@ -72,6 +72,21 @@ pub fn writes_config(node: NodeId) -> bool {
     words == ["Configuration", "Reset"]
 }
 
+/// The configuration a command sees: the batch's transaction, or what is stored.
+fn current_config(
+    session: &Session,
+    tx: Option<&mut Config>,
+    path: &str,
+) -> Result<Config, ShellError> {
+    match tx {
+        Some(c) => Ok(c.clone()),
+        None => session
+            .store
+            .load()
+            .map_err(|e| failed(path, e.to_string())),
+    }
+}
+
 /// Runs the command at `node`.
 pub fn run(
     session: &mut Session,
@@ -91,13 +106,7 @@ pub fn run(
     match path.as_str() {
         "SystemUnit Dump" => {
             let folder = PathBuf::from(param(params, "Folder").unwrap_or("."));
-            let cfg = match tx {
-                Some(c) => c.clone(),
-                None => session
-                    .store
-                    .load()
-                    .map_err(|e| failed(&path, e.to_string()))?,
-            };
+            let cfg = current_config(session, tx, &path)?;
             let host = crate::status::host_name(&cfg);
             let files = crate::dump::write_all(
                 &session.root,
@@ -181,13 +190,7 @@ pub fn run(
                     .map(str::to_string)
                     .unwrap_or_else(|| session.root.join("diagnostics").display().to_string()),
             );
-            let cfg = match tx {
-                Some(c) => c.clone(),
-                None => session
-                    .store
-                    .load()
-                    .map_err(|e| failed(&path, e.to_string()))?,
-            };
+            let cfg = current_config(session, tx, &path)?;
             let host = crate::status::host_name(&cfg);
             let (file, names) = crate::diag::collect(
                 &session.root,
