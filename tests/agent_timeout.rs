@@ -61,21 +61,7 @@ fn connection_limit_closes_the_extra_connection_and_frees_its_slot() {
     drop(b);
     let certs = node.certs();
     let accepted = agent_support::wait_for("a handshake after the slots were freed", || {
-        let _ = std::process::Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &format!("127.0.0.1:{}", node.sip_port),
-                "-brief",
-            ])
-            .arg("-cert")
-            .arg(certs.join("client.pem"))
-            .arg("-key")
-            .arg(certs.join("clientprivkey.pem"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        node.openssl_handshake(&certs.join("client.pem"), &certs.join("clientprivkey.pem"));
         let n = node.status_leaf("SIP TLS Listener Accepted");
         if n != "0" {
             Ok(n)

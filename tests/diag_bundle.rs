@@ -29,25 +29,7 @@ fn bundle_holds_exactly_the_listed_files_and_no_key() {
     node.start();
     // One accepted handshake so the handshake log has something to say.
     let certs = node.certs();
-    let st = std::process::Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{}", node.sip_port),
-            "-brief",
-        ])
-        .arg("-cert")
-        .arg(certs.join("client.pem"))
-        .arg("-key")
-        .arg(certs.join("clientprivkey.pem"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    if let Ok(mut c) = st {
-        drop(c.stdin.take());
-        let _ = c.wait();
-    }
+    node.openssl_handshake(&certs.join("client.pem"), &certs.join("clientprivkey.pem"));
     node.wait_leaf("SIP TLS Listener Accepted", |v| v != "0");
     // An admin pasted a key into the certificate file: the bundle must still hold no key.
     let key = std::fs::read_to_string(certs.join("clientprivkey.pem")).unwrap();

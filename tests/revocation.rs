@@ -6,7 +6,6 @@
 mod agent_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use agent_support::{wait_for, Node};
 use xsh::certs::pki::{LeafEku, LeafSpec, TestCa};
@@ -27,32 +26,6 @@ fn client(ca: &TestCa, cn: &str, dir: &Path) -> Client {
     Client { cert, key, serial }
 }
 
-/// One TLS 1.3 handshake plus a read, so a refusal of the client certificate is seen.
-fn handshake(node: &Node, c: &Client) {
-    let mut child = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{}", node.sip_port),
-            "-brief",
-        ])
-        .arg("-cert")
-        .arg(&c.cert)
-        .arg("-key")
-        .arg(&c.key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    if let Some(mut i) = child.stdin.take() {
-        use std::io::Write;
-        let _ =
-            i.write_all(b"OPTIONS sip:x SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
-    }
-    let _ = child.wait();
-}
-
 /// Runs handshakes until the listener's decision for `c` is the expected one. The decision is
 /// read from the handshake log, which the agent writes as each handshake ends (status counters
 /// are published on a timer, so they can lag one handshake behind).
@@ -64,7 +37,7 @@ fn expect(node: &Node, c: &Client, accepted: bool, reason: &str) -> String {
             .unwrap_or_default()
             .lines()
             .count();
-        handshake(node, c);
+        node.openssl_handshake(&c.cert, &c.key);
         let mut last = String::new();
         for _ in 0..40 {
             let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -347,6 +347,7 @@ pub fn build(
 #[derive(Debug)]
 struct AcceptAnyServer;
 
+/// Signatures are checked with the same algorithms as the EKU verifier (no provider per call).
 impl ServerCertVerifier for AcceptAnyServer {
     fn verify_server_cert(
         &self,
@@ -365,12 +366,7 @@ impl ServerCertVerifier for AcceptAnyServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &crate::certs::eku::ALGORITHMS)
     }
 
     fn verify_tls13_signature(
@@ -379,17 +375,10 @@ impl ServerCertVerifier for AcceptAnyServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &crate::certs::eku::ALGORITHMS)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        crate::certs::eku::ALGORITHMS.supported_schemes()
     }
 }

@@ -396,6 +396,34 @@ impl Node {
         self.dir.path()
     }
 
+    /// One `openssl s_client` handshake against this node's SIP listener with a client
+    /// certificate, sending one `OPTIONS`; the outcome is read from status or the handshake log.
+    pub fn openssl_handshake(&self, cert: &Path, key: &Path) {
+        let child = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", self.sip_port),
+                "-brief",
+            ])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(mut c) = child {
+            if let Some(mut i) = c.stdin.take() {
+                let _ = i.write_all(
+                    b"OPTIONS sip:x SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                );
+            }
+            let _ = c.wait();
+        }
+    }
+
     pub fn certs(&self) -> PathBuf {
         self.root().join("certs")
     }
