@@ -60,12 +60,9 @@ pub fn key_for(tree: &Tree, words: &str) -> Option<Key> {
 
 /// Host name: `SystemUnit Name` when set, else the system's.
 pub fn host_name(cfg: &Config) -> String {
-    let tree = &schema().config;
-    if let Some(k) = key_for(tree, "SystemUnit Name") {
-        let v = cfg.get(&k);
-        if !v.is_empty() {
-            return v.to_string();
-        }
+    let name = cfg.system_unit().name();
+    if !name.is_empty() {
+        return name.to_string();
     }
     nix::unistd::gethostname()
         .ok()

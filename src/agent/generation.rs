@@ -4,21 +4,21 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ServerSessionMemoryCache;
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 
+use crate::certs::eku::Revocation;
 use crate::certs::store::{
     self as cstore, CA_LIST, CLIENT_CA_CRL, CLIENT_CERT, CLIENT_KEY, POLICY_SERVICES_CRL,
     SERVER_CERT, SERVER_KEY,
 };
 use crate::certs::{decode, EkuClientVerifier, EkuMode, TrustAnchors};
-use crate::parse::Key;
-use crate::schema::schema;
-use crate::status::key_for;
+use crate::schema::values::{AllowDeny, NeighborTraversalClientTraversalServer as ZoneType, OnOff};
 use crate::store::{Config, Store};
 
 /// An outbound peer (a zone of type Neighbor or TraversalClient with an address).
@@ -47,10 +47,10 @@ pub struct Generation {
     pub config_generation: u64,
     pub mode: EkuMode,
     pub listen: ListenSpec,
-    pub handshake_timeout: std::time::Duration,
+    pub handshake_timeout: Duration,
     /// Inbound connections held at once, both listeners together.
     pub max_connections: usize,
-    pub status_interval: std::time::Duration,
+    pub status_interval: Duration,
     pub sip: Arc<ServerConfig>,
     pub tunnel: Arc<ServerConfig>,
     /// Client configs presenting the client store; `verified` checks the peer against `ca.pem`.
@@ -112,18 +112,6 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn cfg_value(cfg: &Config, words: &str) -> String {
-    key_for(&schema().config, words)
-        .map(|k| cfg.get(&k).to_string())
-        .unwrap_or_default()
-}
-
-fn zone_value(cfg: &Config, id: u32, leaf: &str) -> String {
-    key_for(&schema().config, &format!("Zones Zone {id} {leaf}"))
-        .map(|k: Key| cfg.get(&k).to_string())
-        .unwrap_or_default()
-}
-
 fn serial_of(chain: &[CertificateDer<'_>]) -> (String, String) {
     match chain.first().map(|c| decode(c, UnixTime::now())) {
         Some(Ok(i)) => (
@@ -132,6 +120,155 @@ fn serial_of(chain: &[CertificateDer<'_>]) -> (String, String) {
         ),
         _ => (String::new(), String::new()),
     }
+}
+
+/// The configuration's `ExtendedKeyUsage Checking Mode` as the certificate room's mode.
+fn eku_mode(cfg: &Config) -> EkuMode {
+    match cfg
+        .sip()
+        .tls()
+        .certificate()
+        .extended_key_usage()
+        .checking()
+        .mode()
+    {
+        OnOff::On => EkuMode::On,
+        OnOff::Off => EkuMode::Off,
+    }
+}
+
+/// The outbound peers: zones of type Neighbor or TraversalClient that have an address.
+fn zone_specs(cfg: &Config) -> Vec<ZoneSpec> {
+    cfg.zones()
+        .zone_instances()
+        .filter_map(|z| {
+            let address = z.peer().address();
+            if address.is_empty() || z.r#type() == ZoneType::TraversalServer {
+                return None;
+            }
+            let verify = z.tls().verify();
+            Some(ZoneSpec {
+                id: z.id(),
+                name: z.name().to_string(),
+                address: address.to_string(),
+                port: z.peer().port(),
+                tunnel_port: z.peer().tunnel_port(),
+                verify: verify.mode() == OnOff::On,
+                subject_name: verify.subject().name().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn listen_spec(cfg: &Config) -> ListenSpec {
+    let sip = cfg.sip().tls();
+    let tunnel = cfg.tunnel();
+    ListenSpec {
+        address: cfg.agent().listen().address().to_string(),
+        sip_port: Some(sip.port()).filter(|_| sip.mode() == OnOff::On),
+        tunnel_port: Some(tunnel.port()).filter(|_| tunnel.mode() == OnOff::On),
+    }
+}
+
+fn err(file: PathBuf, e: impl std::fmt::Display) -> BuildError {
+    BuildError {
+        file,
+        message: e.to_string(),
+    }
+}
+
+/// The configuration of `root`, refused when torn or when a line is in error.
+fn load_config(root: &Path, prev: Option<&Generation>) -> Result<Arc<Config>, BuildError> {
+    let store = Store::open(root).map_err(|e| err(root.join("config"), e))?;
+    let cfg_path = store.config_path();
+    // A plain (non-atomic) save truncates the file before writing it: read in between, an empty
+    // file would be a valid configuration of defaults and move the listeners to the default ports.
+    // xsh always writes a header, so an empty file after a real configuration is a torn write.
+    if prev.is_some_and(|g| g.config_generation > 0)
+        && std::fs::read(&cfg_path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
+    {
+        return Err(err(
+            cfg_path,
+            "the file is empty (a save in progress, or truncated); the configuration in force is kept",
+        ));
+    }
+    let cfg = store.snapshot().map_err(|e| err(cfg_path.clone(), e))?;
+    if let Some(p) = cfg.problems.iter().find(|p| p.is_error) {
+        return Err(err(cfg_path, format!("line {}: {}", p.line, p.message)));
+    }
+    Ok(cfg)
+}
+
+/// The trusted CA list. An empty file is what removing the last CA writes: from now on nothing
+/// is trusted (refusing it would keep the generation in force, which still trusts the removed
+/// CA). A missing file after a non-empty list is an error.
+fn load_anchors(certs: &Path, prev: Option<&Generation>) -> Result<TrustAnchors, BuildError> {
+    let ca_path = certs.join(CA_LIST);
+    match std::fs::read(&ca_path) {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(TrustAnchors::empty()),
+        Ok(b) => TrustAnchors::from_pem(&b).map_err(|e| err(ca_path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if prev.is_some_and(|g| g.ca_count > 0) {
+                return Err(err(
+                    ca_path,
+                    "the trusted CA list is missing (it existed before)",
+                ));
+            }
+            Ok(TrustAnchors::empty())
+        }
+        Err(e) => Err(err(ca_path, e)),
+    }
+}
+
+/// Revocation: installed CRLs, checked in every handshake when Checking Mode and CRL Mode are
+/// both On. OCSP needs the peer to staple or a responder to ask; neither exists on loopback, so
+/// a status no CRL covers is left to the fallback.
+fn revocation(root: &Path, cfg: &Config) -> Result<Option<Arc<Revocation>>, BuildError> {
+    let r = cfg.sip().tls().certificate().revocation();
+    if r.checking().mode() != OnOff::On || r.crl().mode() != OnOff::On {
+        return Ok(None);
+    }
+    let deny = r.fallback().mode() == AllowDeny::Deny;
+    let crl_file = cstore::certs_dir(root).join(CLIENT_CA_CRL);
+    let ders = crate::certs::crl::read_all(root).map_err(|e| err(crl_file.clone(), e))?;
+    let rev = Revocation::from_ders(&ders, deny).map_err(|m| err(crl_file, m))?;
+    Ok(Some(Arc::new(rev)))
+}
+
+/// A listener's server config. Resumption skips the verifier, so sessions live and die with
+/// this generation: a fresh cache per generation means a mode switch always forces a full
+/// handshake.
+fn server_config(
+    certs: &Path,
+    verifier: EkuClientVerifier,
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, BuildError> {
+    let mut c = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(certs.join(SERVER_CERT), e))?
+        .with_client_cert_verifier(Arc::new(super::listener::Capturing(verifier)))
+        .with_single_cert(chain.to_vec(), key.clone_key())
+        .map_err(|e| err(certs.join(SERVER_CERT), e))?;
+    c.session_storage = ServerSessionMemoryCache::new(1024);
+    Ok(Arc::new(c))
+}
+
+/// A client config presenting the client store, checking peers with `verifier`.
+fn client_config(
+    certs: &Path,
+    verifier: Arc<dyn ServerCertVerifier>,
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+) -> Result<Arc<ClientConfig>, BuildError> {
+    let c = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(certs.join(CLIENT_CERT), e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(chain.to_vec(), key.clone_key())
+        .map_err(|e| err(certs.join(CLIENT_CERT), e))?;
+    Ok(Arc::new(c))
 }
 
 /// Builds a generation from the files of `root`. `prev` is the generation in force: a `ca.pem`
@@ -143,192 +280,51 @@ pub fn build(
     prev: Option<&Generation>,
 ) -> Result<Generation, BuildError> {
     let hash = content_hash(root);
-    let store = Store::open(root).map_err(|e| BuildError {
-        file: root.join("config"),
-        message: e.to_string(),
-    })?;
-    let cfg_path = store.config_path();
-    // A plain (non-atomic) save truncates the file before writing it: read in between, an empty
-    // file would be a valid configuration of defaults and move the listeners to the default ports.
-    // xsh always writes a header, so an empty file after a real configuration is a torn write.
-    if prev.is_some_and(|g| g.config_generation > 0)
-        && std::fs::read(&cfg_path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
-    {
-        return Err(BuildError {
-            file: cfg_path,
-            message: "the file is empty (a save in progress, or truncated); the configuration in force is kept".into(),
-        });
-    }
-    let cfg = store.load().map_err(|e| BuildError {
-        file: cfg_path.clone(),
-        message: e.to_string(),
-    })?;
-    if let Some(p) = cfg.problems.iter().find(|p| p.is_error) {
-        return Err(BuildError {
-            file: cfg_path,
-            message: format!("line {}: {}", p.line, p.message),
-        });
-    }
+    let cfg = load_config(root, prev)?;
     let certs = cstore::certs_dir(root);
-    let ca_path = certs.join(CA_LIST);
-    let anchors = match std::fs::read(&ca_path) {
-        // An empty list is what removing the last CA writes: from now on nothing is trusted.
-        // Refusing it would keep the generation in force, which still trusts the removed CA.
-        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => TrustAnchors::empty(),
-        Ok(b) => TrustAnchors::from_pem(&b).map_err(|e| BuildError {
-            file: ca_path.clone(),
-            message: e.to_string(),
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if prev.is_some_and(|g| g.ca_count > 0) {
-                return Err(BuildError {
-                    file: ca_path,
-                    message: "the trusted CA list is missing (it existed before)".into(),
-                });
-            }
-            TrustAnchors::empty()
-        }
-        Err(e) => {
-            return Err(BuildError {
-                file: ca_path,
-                message: e.to_string(),
-            })
-        }
-    };
-    let anchors = Arc::new(anchors);
-    let (server_chain, server_key) =
-        cstore::load_pair(&certs, SERVER_CERT, SERVER_KEY).map_err(|e| BuildError {
-            file: certs.join(SERVER_CERT),
-            message: e.to_string(),
-        })?;
-    let (client_chain, client_key) =
-        cstore::load_pair(&certs, CLIENT_CERT, CLIENT_KEY).map_err(|e| BuildError {
-            file: certs.join(CLIENT_CERT),
-            message: e.to_string(),
-        })?;
-    let mode = if cfg_value(&cfg, "SIP TLS Certificate ExtendedKeyUsage Checking Mode")
-        .eq_ignore_ascii_case("off")
-    {
-        EkuMode::Off
-    } else {
-        EkuMode::On
-    };
-    let server_cfg =
-        |verifier: EkuClientVerifier, file: &str| -> Result<Arc<ServerConfig>, BuildError> {
-            let mut c = ServerConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| BuildError {
-                    file: certs.join(file),
-                    message: e.to_string(),
-                })?
-                .with_client_cert_verifier(Arc::new(super::listener::Capturing(verifier)))
-                .with_single_cert(server_chain.clone(), server_key.clone_key())
-                .map_err(|e| BuildError {
-                    file: certs.join(SERVER_CERT),
-                    message: e.to_string(),
-                })?;
-            // Resumption skips the verifier, so sessions live and die with this generation: a fresh
-            // cache per generation means a mode switch always forces a full handshake.
-            c.session_storage = ServerSessionMemoryCache::new(1024);
-            Ok(Arc::new(c))
-        };
-    // Revocation: installed CRLs, checked in every handshake when both switches are On. OCSP
-    // needs the peer to staple or a responder to ask; neither exists on loopback, so a status no
-    // CRL covers is left to the fallback.
-    let revocation = if !cfg_value(&cfg, "SIP TLS Certificate Revocation Checking Mode")
-        .eq_ignore_ascii_case("on")
-        || cfg_value(&cfg, "SIP TLS Certificate Revocation CRL Mode").eq_ignore_ascii_case("off")
-    {
-        None
-    } else {
-        let deny = cfg_value(&cfg, "SIP TLS Certificate Revocation Fallback Mode")
-            .eq_ignore_ascii_case("deny");
-        let crl_file = certs.join(CLIENT_CA_CRL);
-        let ders = crate::certs::crl::read_all(root).map_err(|e| BuildError {
-            file: crl_file.clone(),
-            message: e.to_string(),
-        })?;
-        let r = crate::certs::eku::Revocation::from_ders(&ders, deny).map_err(|message| {
-            BuildError {
-                file: crl_file.clone(),
-                message,
-            }
-        })?;
-        Some(Arc::new(r))
-    };
-    let sip = server_cfg(
+    let anchors = Arc::new(load_anchors(&certs, prev)?);
+    let (server_chain, server_key) = cstore::load_pair(&certs, SERVER_CERT, SERVER_KEY)
+        .map_err(|e| err(certs.join(SERVER_CERT), e))?;
+    let (client_chain, client_key) = cstore::load_pair(&certs, CLIENT_CERT, CLIENT_KEY)
+        .map_err(|e| err(certs.join(CLIENT_CERT), e))?;
+    let mode = eku_mode(&cfg);
+    let revocation = revocation(root, &cfg)?;
+    let sip = server_config(
+        &certs,
         EkuClientVerifier::inbound(anchors.clone(), mode).with_revocation(revocation.clone()),
-        SERVER_CERT,
+        &server_chain,
+        &server_key,
     )?;
-    let tunnel = server_cfg(
+    let tunnel = server_config(
+        &certs,
         EkuClientVerifier::tunnel(anchors.clone()).with_revocation(revocation),
-        SERVER_CERT,
+        &server_chain,
+        &server_key,
     )?;
-    let client_builder =
-        |verifier: Arc<dyn ServerCertVerifier>| -> Result<Arc<ClientConfig>, BuildError> {
-            let c = ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| BuildError {
-                    file: certs.join(CLIENT_CERT),
-                    message: e.to_string(),
-                })?
-                .dangerous()
-                .with_custom_certificate_verifier(verifier)
-                .with_client_auth_cert(client_chain.clone(), client_key.clone_key())
-                .map_err(|e| BuildError {
-                    file: certs.join(CLIENT_CERT),
-                    message: e.to_string(),
-                })?;
-            Ok(Arc::new(c))
-        };
     let (client_verified, client_verify_error) = match crate::certs::server_verifier(&anchors) {
-        Ok(v) => (Some(client_builder(v)?), String::new()),
+        Ok(v) => (
+            Some(client_config(&certs, v, &client_chain, &client_key)?),
+            String::new(),
+        ),
         Err(e) => (None, format!("cannot verify peers: {e}")),
     };
-    let client_unverified = client_builder(Arc::new(AcceptAnyServer))?;
-    let port = |w: &str| cfg_value(&cfg, w).parse::<u16>().ok();
-    let on = |w: &str| !cfg_value(&cfg, w).eq_ignore_ascii_case("off");
-    let listen = ListenSpec {
-        address: cfg_value(&cfg, "Agent Listen Address"),
-        sip_port: port("SIP TLS Port").filter(|_| on("SIP TLS Mode")),
-        tunnel_port: port("Tunnel Port").filter(|_| on("Tunnel Mode")),
-    };
-    let zone_node = match key_for(&schema().config, "Zones Zone 1 Name") {
-        Some(k) => schema().config.nodes[k.leaf].parent,
-        None => None,
-    };
-    let mut zones = Vec::new();
-    if let Some(zn) = zone_node {
-        for id in cfg.instances_of(zn, &[]) {
-            let ty = zone_value(&cfg, id, "Type");
-            let address = zone_value(&cfg, id, "Peer Address");
-            if address.is_empty() || ty == "TraversalServer" {
-                continue;
-            }
-            zones.push(ZoneSpec {
-                id,
-                name: zone_value(&cfg, id, "Name"),
-                address,
-                port: zone_value(&cfg, id, "Peer Port").parse().unwrap_or(5061),
-                tunnel_port: zone_value(&cfg, id, "Peer TunnelPort")
-                    .parse()
-                    .unwrap_or(2222),
-                verify: !zone_value(&cfg, id, "TLS Verify Mode").eq_ignore_ascii_case("off"),
-                subject_name: zone_value(&cfg, id, "TLS Verify Subject Name"),
-            });
-        }
-    }
+    let client_unverified = client_config(
+        &certs,
+        Arc::new(AcceptAnyServer),
+        &client_chain,
+        &client_key,
+    )?;
     let (server_serial, _) = serial_of(&server_chain);
     let (client_serial, client_ekus) = serial_of(&client_chain);
-    let secs = |w: &str, d: u64| cfg_value(&cfg, w).parse::<u64>().unwrap_or(d);
+    let agent = cfg.agent();
     Ok(Generation {
         number,
         config_generation: cfg.generation,
         mode,
-        listen,
-        handshake_timeout: std::time::Duration::from_secs(secs("SIP TLS HandshakeTimeout", 10)),
-        status_interval: std::time::Duration::from_secs(secs("Agent StatusInterval", 5)),
-        max_connections: secs("Agent MaxConnections", 10_000) as usize,
+        listen: listen_spec(&cfg),
+        handshake_timeout: Duration::from_secs(cfg.sip().tls().handshake_timeout().into()),
+        status_interval: Duration::from_secs(agent.status_interval().into()),
+        max_connections: agent.max_connections() as usize,
         sip,
         tunnel,
         client_verified,
@@ -338,7 +334,7 @@ pub fn build(
         client_serial,
         client_ekus,
         ca_count: anchors.len(),
-        zones,
+        zones: zone_specs(&cfg),
         hash,
     })
 }

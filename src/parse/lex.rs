@@ -3,9 +3,6 @@
 //! It knows the shapes of the language (words, quoted values, `:`, `?`, `??`, the
 //! `| resultId="..."` suffix) and nothing of the schema.
 
-use nom::character::complete::char;
-use nom::{IResult, Parser};
-
 use crate::error::{Code, ShellError};
 
 /// The longest line accepted, in bytes. Longer lines are refused whole (E001).
@@ -52,30 +49,8 @@ pub struct Lexed {
     pub result_id: Option<String>,
 }
 
-/// A quoted string with `\"` and `\\` escapes; any other backslash is kept literally
-/// (`"C:\temp"` is `C:\temp`). A missing closing quote is a failure (`cut`), not a backtrack.
-pub fn quoted(i: &str) -> IResult<&str, String> {
-    let (body, _) = char('"').parse(i)?;
-    let mut out = String::new();
-    let mut it = body.char_indices().peekable();
-    while let Some((k, c)) = it.next() {
-        match c {
-            '"' => return Ok((&body[k + 1..], out)),
-            '\\' => match it.peek() {
-                Some(&(_, e @ ('"' | '\\'))) => {
-                    out.push(e);
-                    it.next();
-                }
-                _ => out.push('\\'),
-            },
-            c => out.push(c),
-        }
-    }
-    Err(nom::Err::Failure(nom::error::Error::new(
-        &i[i.len()..],
-        nom::error::ErrorKind::Char,
-    )))
-}
+/// The quoted-string rule lives with the schema, whose table is written with it too.
+pub use crate::schema::text::quoted;
 
 fn is_word_char(c: char) -> bool {
     !(c.is_whitespace() || matches!(c, ':' | '"' | '?' | '|'))

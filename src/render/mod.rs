@@ -103,25 +103,8 @@ pub fn quote(v: &str) -> String {
     s
 }
 
-/// Appends `v` quoted (as [`quote`]) to `s`.
-pub fn quote_into(v: &str, s: &mut String) {
-    s.push('"');
-    if !v.bytes().any(|b| matches!(b, b'"' | b'\\' | b'\n' | b'\r')) {
-        s.push_str(v);
-        s.push('"');
-        return;
-    }
-    for c in v.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-}
+/// Appends `v` quoted (as [`quote`]) to `s`; the rule is the schema room's.
+pub use crate::schema::text::quote_into;
 
 /// A rough size in bytes of `items` written out, to reserve output buffers once (a dump of
 /// 1,000 zones is half a megabyte; growing a string to that copies it many times).

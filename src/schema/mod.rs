@@ -2,13 +2,15 @@
 //!
 //! Everything that knows what a leaf is (the parser, validation, `?` help, Tab completion,
 //! defaults, the renderers, the XSD and the dumps) asks this room. The table is embedded in the
-//! binary and parsed once at start with the same nom pieces the command parser uses, so a new
+//! binary and parsed once at start with the quoting rule of `text`, which the command parser shares, so a new
 //! leaf is one line in `xconf/` and nothing else. This room knows no disk and no terminal.
 
 use std::fmt;
 use std::sync::OnceLock;
 
 mod table;
+pub mod text;
+pub mod values;
 
 pub use table::value_space;
 

@@ -7,8 +7,8 @@ use nom::character::complete::{char, digit1, space0, space1};
 use nom::combinator::{map_res, opt};
 use nom::{IResult, Parser};
 
+use super::text::quoted;
 use super::{BodyKind, CommandSpec, Leaf, NodeId, Param, Schema, SchemaError, ValueSpace};
-use crate::parse::lex::quoted;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Section {

@@ -5,8 +5,6 @@
 
 use nix::unistd::{getgid, getgroups, getuid, Group};
 
-use crate::schema::schema;
-use crate::status::key_for;
 use crate::store::Config;
 
 /// Names of the process's groups (primary and supplementary).
@@ -23,11 +21,9 @@ pub fn is_read_only(cfg: &Config) -> bool {
     if getuid().is_root() {
         return false;
     }
-    let admin = key_for(&schema().config, "Shell AdminGroup")
-        .map(|k| cfg.get(&k).to_string())
-        .unwrap_or_default();
+    let admin = cfg.shell().admin_group();
     if admin.is_empty() {
         return true;
     }
-    !group_names().contains(&admin)
+    !group_names().iter().any(|g| g == admin)
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::parse::{parse_line, Action, Key};
-use crate::render::quote_into;
+use crate::schema::text::{quote_into, unquote_written};
 use crate::schema::{schema, NodeId, Tree};
 
 /// One problem found loading a hand-edited file: the line number, the text and why.
@@ -142,6 +142,7 @@ impl Config {
 
     /// Loads `xconf.txt` text. Bad lines are reported with their line number and kept aside.
     pub fn from_text(text: &str) -> Config {
+        let tree = &schema().config;
         let mut c = Config::default();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim_end_matches('\r');
@@ -158,6 +159,10 @@ impl Config {
                 } else if !rest.starts_with(" xsh configuration:") {
                     c.comments.push(line.to_string());
                 }
+                continue;
+            }
+            if let Some((key, value)) = written_line(tree, t) {
+                c.values.insert(key, value);
                 continue;
             }
             let problem = |message: String, is_error| LoadProblem {
@@ -191,6 +196,52 @@ impl Config {
         }
         c
     }
+}
+
+/// A line exactly as [`Config::to_text`] writes it (canonical words, the canonical value quoted),
+/// read without the lexer: most of a large file is such lines. Anything else (a prefix, another
+/// case, a bare value, a deprecated leaf, a value outside its space) is `None`, and the caller
+/// takes it through the command parser, which reports what is wrong with it.
+fn written_line(tree: &Tree, t: &str) -> Option<(Key, String)> {
+    if t.len() > crate::parse::lex::MAX_LINE {
+        return None;
+    }
+    let (path, val) = t.strip_prefix("xConfiguration ")?.split_once(": ")?;
+    let raw = unquote_written(val.strip_prefix('"')?.strip_suffix('"')?)?;
+    let mut parent = None;
+    let mut inst = Vec::new();
+    let mut words = path.split(' ');
+    while let Some(w) = words.next() {
+        let id = *tree
+            .children_of(parent)
+            .iter()
+            .find(|&&id| tree.nodes[id].name == w)?;
+        if let Some((lo, hi)) = tree.nodes[id].instances {
+            let word = words.next()?;
+            let n: u32 = word.parse().ok()?;
+            if n < lo || n > hi || n.to_string() != word {
+                return None;
+            }
+            inst.push(n);
+        }
+        parent = Some(id);
+    }
+    let leaf_id = parent?;
+    let leaf = tree.nodes[leaf_id].leaf.as_ref()?;
+    if leaf.deprecated.is_some() || leaf.read_only {
+        return None;
+    }
+    let value = leaf.space.validate(&raw).ok()?;
+    if value != raw {
+        return None;
+    }
+    Some((
+        Key {
+            leaf: leaf_id,
+            inst,
+        },
+        value,
+    ))
 }
 
 /// Instance numbers present among `keys` under instance node `node` of `tree`, with the instance

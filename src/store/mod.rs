@@ -5,16 +5,24 @@
 //! so they see the old file or the new one, never a mix. The audit record of a change is written
 //! (and synced) before the rename, stamped with the generation it creates, so a crash between the
 //! two leaves a record for a generation that never became current, which `xHistory` skips.
+//!
+//! A process parses `xconf.txt` at most once per distinct content: the snapshot is kept with the
+//! bytes it came from and handed out shared ([`Store::snapshot`]). Where configuration lives is
+//! the [`Backend`] trait; [`Store`] is its implementation on these files. This room knows no
+//! certificates, no terminal and no renderer.
 
+pub mod audit;
+pub mod backend;
 pub mod config;
+pub mod typed;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
+pub use audit::{AuditRecord, ROLLED_BACK};
+pub use backend::{transact_with, Backend};
 pub use config::{Change, Config, LoadProblem};
 
 use crate::schema::schema;
@@ -54,29 +62,6 @@ impl Who {
     }
 }
 
-/// One line of `audit.log` (JSON lines).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AuditRecord {
-    pub time: String,
-    pub generation: u64,
-    pub user: String,
-    pub from: String,
-    pub session: String,
-    pub path: String,
-    pub old: String,
-    pub new: String,
-    /// `applied`, or `refused: <why>` for an attempt a role did not allow.
-    #[serde(default = "applied")]
-    pub result: String,
-}
-
-/// The `result` of a marker saying a generation's records never reached `xconf.txt`.
-pub const ROLLED_BACK: &str = "rolled back: the writer stopped before its rename";
-
-fn applied() -> String {
-    "applied".into()
-}
-
 /// Failures of the store; each says which file and what happened.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -87,6 +72,8 @@ pub enum StoreError {
         op: &'static str,
         source: io::Error,
     },
+    /// A compare-and-swap found another generation current than the one it was based on.
+    Conflict { expected: u64, current: u64 },
 }
 
 impl std::fmt::Display for StoreError {
@@ -95,6 +82,10 @@ impl std::fmt::Display for StoreError {
             StoreError::Io { path, op, source } => {
                 write!(f, "cannot {op} {}: {source}", path.display())
             }
+            StoreError::Conflict { expected, current } => write!(
+                f,
+                "the configuration changed meanwhile (generation {current}, expected {expected})"
+            ),
         }
     }
 }
@@ -113,15 +104,16 @@ fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> Sto
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
-    /// The bytes of `xconf.txt` this process last read or wrote under the lock, with the
-    /// configuration they hold: a writer that re-reads exactly these bytes skips parsing them
-    /// again (a 10,000-line push commits several batches; each would re-parse the whole file).
+    /// The bytes of `xconf.txt` this process last read or wrote, with the configuration they
+    /// hold: a reader or writer that finds exactly these bytes skips parsing them again (a
+    /// 10,000-line push commits several batches; each would re-parse the whole file, and one
+    /// shell start reads the file for the role check, the idle limit and the request).
     /// Shared by the clones of a store.
     last: Arc<Mutex<Option<Cached>>>,
 }
 
 /// File bytes and the configuration parsed from (or written as) them.
-type Cached = (Vec<u8>, Config);
+type Cached = (Vec<u8>, Arc<Config>);
 
 /// Current time as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
@@ -130,6 +122,22 @@ pub fn now_rfc3339() -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
     now.format(&fmt).unwrap_or_default()
+}
+
+/// The generation in the header our writer puts first (`# generation: N` among the leading
+/// comment lines); `None` when the leading comments do not hold one.
+fn header_generation(bytes: &[u8]) -> Option<u64> {
+    for line in bytes.split(|&b| b == b'\n') {
+        let t = std::str::from_utf8(line).ok()?.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let rest = t.strip_prefix('#')?;
+        if let Some(g) = rest.trim().strip_prefix("generation:") {
+            return g.trim().parse().ok();
+        }
+    }
+    None
 }
 
 impl Store {
@@ -151,17 +159,52 @@ impl Store {
         self.dir.join("audit.log")
     }
 
+    fn tail_path(&self) -> PathBuf {
+        self.dir.join(".audit.tail")
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.dir.join(".xconf.lock")
     }
 
-    /// Reads the current configuration without locking.
-    pub fn load(&self) -> Result<Config, StoreError> {
+    fn read_bytes(&self) -> Result<Vec<u8>, StoreError> {
         let p = self.config_path();
         match fs::read(&p) {
-            Ok(bytes) => Ok(Config::from_bytes(&bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Config::default()),
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(io_err(&p, "read")(e)),
+        }
+    }
+
+    /// The current configuration, shared: parsed only when the file holds other bytes than
+    /// the last snapshot this process saw.
+    pub fn snapshot(&self) -> Result<Arc<Config>, StoreError> {
+        let bytes = self.read_bytes()?;
+        if let Ok(g) = self.last.lock() {
+            if let Some((b, c)) = g.as_ref() {
+                if *b == bytes {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let cfg = Arc::new(Config::from_bytes(&bytes));
+        if let Ok(mut g) = self.last.lock() {
+            *g = Some((bytes, cfg.clone()));
+        }
+        Ok(cfg)
+    }
+
+    /// Reads the current configuration without locking (a copy of [`Store::snapshot`]).
+    pub fn load(&self) -> Result<Config, StoreError> {
+        self.snapshot().map(Arc::unwrap_or_clone)
+    }
+
+    /// The current generation, from the header when it has one (no parse of the values).
+    pub fn generation(&self) -> Result<u64, StoreError> {
+        let bytes = self.read_bytes()?;
+        match header_generation(&bytes) {
+            Some(g) => Ok(g),
+            None => self.snapshot().map(|c| c.generation),
         }
     }
 
@@ -181,7 +224,8 @@ impl Store {
     }
 
     /// Runs `f` on the configuration under the exclusive lock and makes its changes durable.
-    /// Returns `f`'s result, the changes and the resulting generation.
+    /// Returns `f`'s result, the changes and the resulting generation. Under the lock nobody
+    /// else can commit, so this is one pass of [`transact_with`] that never conflicts.
     pub fn transact<T>(
         &self,
         who: &Who,
@@ -201,11 +245,25 @@ impl Store {
             }
             return Ok((out, changes, generation));
         }
+        let generation = self.commit_locked(&mut cfg, audit_records(who, &changes))?;
+        drop(lock);
+        Ok((out, changes, generation))
+    }
+
+    /// Writes `cfg` as the next generation (the caller holds the lock): the audit records
+    /// (stamped with that generation) first, then the file. Returns the generation.
+    fn commit_locked(
+        &self,
+        cfg: &mut Config,
+        mut recs: Vec<AuditRecord>,
+    ) -> Result<u64, StoreError> {
         // A writer killed after its audit records but before its rename left records for a
         // generation that never became current: mark them rolled back and never reuse the number.
         // A file without its header (written by hand) continues after the audit log instead.
         let mut next = cfg.generation + 1;
-        if let Some(g) = self.last_applied_generation(cfg.generation) {
+        if let Some(g) =
+            audit::last_applied_generation(&self.audit_path(), &self.tail_path(), cfg.generation)
+        {
             if g > cfg.generation {
                 if cfg.generation_known {
                     self.append_rollback(g)?;
@@ -215,44 +273,16 @@ impl Store {
         }
         cfg.generation = next;
         cfg.generation_known = true;
-        self.append_audit(who, cfg.generation, &changes, "applied")?;
+        for r in &mut recs {
+            r.generation = next;
+        }
+        let end = audit::append(&self.audit_path(), &recs)?;
+        // Best effort: without it the next writer reads the log's tail instead.
+        let _ = audit::write_tail(&self.tail_path(), next, end);
         let text = cfg.to_text();
         self.write_atomic(&text)?;
-        let generation = cfg.generation;
-        self.remember(text.into_bytes(), cfg);
-        drop(lock);
-        Ok((out, changes, generation))
-    }
-
-    /// The highest generation of an `applied` record, read from the tail of the audit log. Notes
-    /// (certificate changes, a migration) are `applied` too, stamped with the generation current
-    /// when they were made, so they may follow a crashed writer's records: the highest one counts,
-    /// not the last. The whole log is read when the tail does not reach back before the current
-    /// generation (`current`), where a crashed writer's records could hide.
-    fn last_applied_generation(&self, current: u64) -> Option<u64> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = File::open(self.audit_path()).ok()?;
-        let len = f.metadata().ok()?.len();
-        let mut start = len.saturating_sub(64 * 1024);
-        loop {
-            f.seek(SeekFrom::Start(start)).ok()?;
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf).ok()?;
-            let text = String::from_utf8_lossy(&buf);
-            let recs: Vec<AuditRecord> = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
-                .collect();
-            if start > 0 && !recs.iter().any(|r| r.generation < current) {
-                start = 0;
-                continue;
-            }
-            return recs
-                .iter()
-                .filter(|r| r.result == "applied")
-                .map(|r| r.generation)
-                .max();
-        }
+        self.remember(text.into_bytes(), std::mem::take(cfg));
+        Ok(next)
     }
 
     fn append_rollback(&self, generation: u64) -> Result<(), StoreError> {
@@ -267,22 +297,17 @@ impl Store {
             new: String::new(),
             result: ROLLED_BACK.into(),
         };
-        self.append_lines(&[rec])
+        audit::append(&self.audit_path(), &[rec]).map(drop)
     }
 
     /// Reads `xconf.txt` (the caller holds the lock): the cached configuration when the file
     /// holds exactly the bytes it came from, else a fresh parse.
     fn read_locked(&self) -> Result<(Vec<u8>, Config), StoreError> {
-        let p = self.config_path();
-        let bytes = match fs::read(&p) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err(&p, "read")(e)),
-        };
+        let bytes = self.read_bytes()?;
         let cached = self.last.lock().ok().and_then(|mut g| g.take());
         if let Some((b, c)) = cached {
             if b == bytes {
-                return Ok((bytes, c));
+                return Ok((bytes, Arc::unwrap_or_clone(c)));
             }
         }
         let cfg = Config::from_bytes(&bytes);
@@ -294,7 +319,7 @@ impl Store {
     fn remember(&self, bytes: Vec<u8>, cfg: Config) {
         if cfg.problems.is_empty() && cfg.kept.is_empty() {
             if let Ok(mut g) = self.last.lock() {
-                *g = Some((bytes, cfg));
+                *g = Some((bytes, Arc::new(cfg)));
             }
         }
     }
@@ -322,7 +347,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let rec = AuditRecord {
             time: now_rfc3339(),
-            generation: self.load().map(|c| c.generation).unwrap_or(0),
+            generation: self.generation().unwrap_or(0),
             user: who.user.clone(),
             from: who.from.clone(),
             session: who.session.clone(),
@@ -331,9 +356,10 @@ impl Store {
             new: new.to_string(),
             result: result.to_string(),
         };
-        self.append_lines(&[rec])
+        audit::append(&self.audit_path(), &[rec]).map(drop)
     }
 
+    #[cfg(test)]
     fn append_audit(
         &self,
         who: &Who,
@@ -341,43 +367,12 @@ impl Store {
         changes: &[Change],
         result: &str,
     ) -> Result<(), StoreError> {
-        let time = now_rfc3339();
-        let tree = &schema().config;
-        let recs: Vec<AuditRecord> = changes
-            .iter()
-            .map(|c| AuditRecord {
-                time: time.clone(),
-                generation,
-                user: who.user.clone(),
-                from: who.from.clone(),
-                session: who.session.clone(),
-                path: c.key.words(tree),
-                old: c.old.clone(),
-                new: c.new.clone(),
-                result: result.to_string(),
-            })
-            .collect();
-        self.append_lines(&recs)
-    }
-
-    fn append_lines(&self, recs: &[AuditRecord]) -> Result<(), StoreError> {
-        let p = self.audit_path();
-        let mut buf = String::new();
-        for r in recs {
-            if let Ok(s) = serde_json::to_string(r) {
-                buf.push_str(&s);
-                buf.push('\n');
-            }
+        let mut recs = audit_records(who, changes);
+        for r in &mut recs {
+            r.generation = generation;
+            r.result = result.to_string();
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&p)
-            .map_err(io_err(&p, "open"))?;
-        f.write_all(buf.as_bytes())
-            .map_err(io_err(&p, "append to"))?;
-        f.sync_data().map_err(io_err(&p, "fsync"))?;
-        Ok(())
+        audit::append(&self.audit_path(), &recs).map(drop)
     }
 
     /// Writes `xconf.txt` through a temp file, fsync, rename and a folder fsync.
@@ -388,35 +383,28 @@ impl Store {
 
     /// The audit records of changes that reached the current file, newest last.
     pub fn history(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        let current = self.load()?.generation;
-        let p = self.audit_path();
-        let text = match fs::read_to_string(&p) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io_err(&p, "read")(e)),
-        };
-        let all: Vec<AuditRecord> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
-            .collect();
-        let rolled_back: std::collections::HashSet<u64> = all
-            .iter()
-            .filter(|r| r.result == ROLLED_BACK)
-            .map(|r| r.generation)
-            .collect();
-        let mut recs: Vec<AuditRecord> = all
-            .into_iter()
-            .filter(|r| r.result != ROLLED_BACK)
-            .filter(|r| {
-                r.result != "applied"
-                    || (r.generation <= current && !rolled_back.contains(&r.generation))
-            })
-            .collect();
-        if recs.len() > limit {
-            recs.drain(..recs.len() - limit);
-        }
-        Ok(recs)
+        audit::history(&self.audit_path(), self.generation()?, limit)
     }
+}
+
+/// Audit records of `changes` by `who`, not yet stamped with a generation.
+fn audit_records(who: &Who, changes: &[Change]) -> Vec<AuditRecord> {
+    let time = now_rfc3339();
+    let tree = &schema().config;
+    changes
+        .iter()
+        .map(|c| AuditRecord {
+            time: time.clone(),
+            generation: 0,
+            user: who.user.clone(),
+            from: who.from.clone(),
+            session: who.session.clone(),
+            path: c.key.words(tree),
+            old: c.old.clone(),
+            new: c.new.clone(),
+            result: "applied".into(),
+        })
+        .collect()
 }
 
 /// Writes a file atomically: temp file in the same folder (created with `mode`), fsync, rename,
