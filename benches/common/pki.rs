@@ -105,3 +105,13 @@ pub fn extra_cas_pem(n: usize) -> String {
     }
     s
 }
+
+/// The DER of the first certificate in a PEM text.
+pub fn pem_der(pem: &str) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .and_then(Result::ok)
+        .map(|c| c.to_vec())
+        .unwrap_or_else(|| die("no certificate in PEM"))
+}

@@ -91,3 +91,8 @@ pub fn us(secs: f64) -> f64 {
 pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
+
+/// CPU of the calling thread so far, in seconds.
+pub fn thread_cpu() -> f64 {
+    usage_secs(UsageWho::RUSAGE_THREAD)
+}

@@ -18,8 +18,8 @@ pub fn p2_lines(n: usize) -> String {
         let z = i % 1000 + 1;
         let round = i / 1000;
         let p = format!("xConfiguration Zones Zone {z}");
-        let on = if round % 2 == 0 { "Off" } else { "On" };
-        let ty = if round % 2 == 0 {
+        let on = if round.is_multiple_of(2) { "Off" } else { "On" };
+        let ty = if round.is_multiple_of(2) {
             "TraversalClient"
         } else {
             "Neighbor"
