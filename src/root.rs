@@ -35,7 +35,7 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
     };
     let fresh = !certs.join("server.pem").exists();
     if fresh {
-        let cfg = store.snapshot().unwrap_or_default();
+        let cfg = store.globals().unwrap_or_default();
         let host = crate::status::host_name(&cfg);
         if ensure_default(root, &host)
             .map_err(|e| format!("cannot create the default certificate: {e}"))?

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::parse::Key;
-use crate::schema::{schema, Lookup, Tree, PRODUCT, VERSION};
+use crate::schema::{schema, Lookup, NodeId, Tree, PRODUCT, VERSION};
 use crate::store::Config;
 
 /// The agent's published state, `ROOT/status/agent.json`.
@@ -72,7 +72,16 @@ pub fn host_name(cfg: &Config) -> String {
 
 /// Collects every status value this shell can know now.
 pub fn collect(root: &Path, cfg: &Config) -> BTreeMap<Key, String> {
+    collect_at(root, cfg, None)
+}
+
+/// Collects the status values under the status root node `only` (all with `None`): a read of
+/// `SystemUnit` opens neither the agent's snapshot (large with 1,000 zones) nor the certificate
+/// stores, which hold nothing under it.
+pub fn collect_at(root: &Path, cfg: &Config, only: Option<NodeId>) -> BTreeMap<Key, String> {
     let tree = &schema().status;
+    let only = only.map(|id| tree.nodes[id].name.as_str());
+    let wants = |name: &str| only.is_none_or(|o| o == name);
     let mut m = BTreeMap::new();
     let mut put = |words: &str, v: String| {
         if let Some(k) = key_for(tree, words) {
@@ -97,7 +106,10 @@ pub fn collect(root: &Path, cfg: &Config) -> BTreeMap<Key, String> {
         "SystemUnit Configuration Generation",
         cfg.generation.to_string(),
     );
-    match live_agent(root) {
+    // The agent publishes leaves of any root but these two, which are this process's and the
+    // certificate stores'.
+    let agent_publishes = only.is_none_or(|o| o != "SystemUnit" && o != "Security");
+    match agent_publishes.then(|| live_agent(root)).flatten() {
         Some(a) => {
             put("Agent Running", "True".into());
             put("Agent Pid", a.pid.to_string());
@@ -108,16 +120,19 @@ pub fn collect(root: &Path, cfg: &Config) -> BTreeMap<Key, String> {
                 put(w, v.clone());
             }
         }
-        None => {
+        None if agent_publishes => {
             put("Agent Running", "False".into());
             put(
                 "Agent LastReload Result",
                 "no agent is running on this root (start it with: xagent --root ROOT)".into(),
             );
         }
+        None => {}
     }
-    for (w, v) in crate::certs_status::collect(root) {
-        put(&w, v);
+    if wants("Security") {
+        for (w, v) in crate::certs_status::collect(root) {
+            put(&w, v);
+        }
     }
     m
 }

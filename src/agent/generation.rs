@@ -378,3 +378,86 @@ impl ServerCertVerifier for AcceptAnyServer {
         crate::certs::eku::ALGORITHMS.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Who;
+
+    /// 1,000 zones come out of the typed configuration whole, each leaf where it was set, and
+    /// the defaults from the schema where nothing was. Prints the build time (`--nocapture`).
+    #[test]
+    fn build_reads_every_zone_typed() {
+        let d = tempfile::tempdir().unwrap();
+        crate::root::prepare(d.path()).unwrap();
+        let store = Store::open(d.path()).unwrap();
+        store
+            .transact(&Who::default(), |c| {
+                let mut set = |line: String| match crate::parse::parse_line(&line).unwrap().action {
+                    crate::parse::Action::ConfigSet { key, value, .. } => {
+                        c.set(key, value);
+                    }
+                    a => panic!("{a:?}"),
+                };
+                set(
+                    "xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode: Off".into(),
+                );
+                set("xConfiguration Tunnel Mode: Off".into());
+                for z in 1..=1000 {
+                    set(format!("xConfiguration Zones Zone {z} Name: \"zone {z}\""));
+                    set(format!(
+                        "xConfiguration Zones Zone {z} Peer Address: \"p{z}.example\""
+                    ));
+                    if z % 2 == 0 {
+                        set(format!(
+                            "xConfiguration Zones Zone {z} Peer Port: {}",
+                            6000 + z
+                        ));
+                    }
+                    if z % 10 == 0 {
+                        set(format!(
+                            "xConfiguration Zones Zone {z} Type: TraversalServer"
+                        ));
+                    }
+                    if z % 3 == 0 {
+                        set(format!(
+                            "xConfiguration Zones Zone {z} TLS Verify Mode: Off"
+                        ));
+                    }
+                }
+            })
+            .unwrap();
+        let first = build(d.path(), 1, None).unwrap();
+        let t = std::time::Instant::now();
+        let g = build(d.path(), 2, Some(&first)).unwrap();
+        println!("generation::build with 1,000 zones: {:?}", t.elapsed());
+        assert_eq!(g.mode, EkuMode::Off);
+        assert_eq!(g.listen.sip_port, Some(5061));
+        assert_eq!(g.listen.tunnel_port, None);
+        assert_eq!(g.listen.address, "127.0.0.1");
+        assert_eq!(g.max_connections, 10_000);
+        assert_eq!(g.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(g.status_interval, Duration::from_secs(5));
+        assert_eq!(
+            g.zones.len(),
+            900,
+            "TraversalServer zones are not outbound peers"
+        );
+        let z = g.zones.iter().find(|z| z.id == 42).unwrap();
+        assert_eq!(
+            (
+                z.name.as_str(),
+                z.address.as_str(),
+                z.port,
+                z.tunnel_port,
+                z.verify
+            ),
+            ("zone 42", "p42.example", 6042, 2222, false)
+        );
+        let z = g.zones.iter().find(|z| z.id == 7).unwrap();
+        assert_eq!(
+            (z.port, z.verify, z.subject_name.as_str()),
+            (5061, true, "")
+        );
+    }
+}

@@ -75,6 +75,30 @@ impl ValueSpace {
         }
     }
 
+    /// Whether `raw` is a valid value in its canonical stored form (what [`ValueSpace::validate`]
+    /// returns unchanged), checked without allocating: the store reads its own lines this way.
+    pub fn is_canonical(&self, raw: &str) -> bool {
+        let canonical_int = |raw: &str| {
+            let digits = raw.strip_prefix('-').unwrap_or(raw);
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'))
+                && raw != "-0"
+        };
+        match self {
+            ValueSpace::Enum(words) => words.iter().any(|w| w == raw),
+            ValueSpace::Int { min, max } => {
+                canonical_int(raw) && raw.parse::<i64>().is_ok_and(|n| n >= *min && n <= *max)
+            }
+            ValueSpace::Str { min, max } => {
+                let n = raw.chars().count();
+                n >= *min && n <= *max && !raw.chars().any(|c| c.is_control())
+            }
+            ValueSpace::AnyStr => true,
+            ValueSpace::AnyInt => canonical_int(raw) && raw.parse::<i64>().is_ok(),
+        }
+    }
+
     /// Enumerated words, for Tab completion of values.
     pub fn words(&self) -> &[String] {
         match self {
@@ -396,6 +420,24 @@ mod tests {
         assert!(on_off.validate("maybe").is_err());
         let port = ValueSpace::Int { min: 1, max: 65534 };
         assert_eq!(port.validate("0050"), Ok("50".into()));
+        for (space, raw) in [
+            (&port, "0050"),
+            (&port, "50"),
+            (&port, "+5"),
+            (&port, "65535"),
+            (&port, " 7"),
+            (&port, "-0"),
+            (&on_off, "ON"),
+            (&on_off, "Off"),
+            (&ValueSpace::Int { min: -5, max: 5 }, "-3"),
+            (&ValueSpace::Int { min: -5, max: 5 }, "-03"),
+            (&ValueSpace::Str { min: 0, max: 3 }, "a\tb"),
+            (&ValueSpace::Str { min: 0, max: 3 }, "abcd"),
+            (&ValueSpace::Str { min: 0, max: 3 }, "ab\u{7f}"),
+        ] {
+            let same = space.validate(raw).is_ok_and(|v| v == raw);
+            assert_eq!(space.is_canonical(raw), same, "{space} {raw:?}");
+        }
         assert!(port.validate("65535").is_err());
     }
 

@@ -63,7 +63,7 @@ impl Session {
     pub fn new(root: &Path) -> Result<Session, ShellError> {
         let store =
             Store::open(root).map_err(|e| ShellError::new(Code::Store, 0, e.to_string()))?;
-        let read_only = role::is_read_only(&store.snapshot().unwrap_or_default());
+        let read_only = role::is_read_only(&store.globals().unwrap_or_default());
         Ok(Session {
             root: root.to_path_buf(),
             store,
@@ -80,7 +80,7 @@ impl Session {
 
     /// The welcome banner, ending in `OK`.
     pub fn banner(&self) -> String {
-        let cfg = self.store.snapshot().unwrap_or_default();
+        let cfg = self.store.checked_globals().unwrap_or_default();
         let host = crate::status::host_name(&cfg);
         let mut s = format!(
             "Welcome to {host}\n{} {} (xConfiguration-compatible shell); root {}\n",
@@ -427,7 +427,7 @@ impl Session {
                 let cfg: &Config = match tx {
                     Some(c) => c,
                     None => {
-                        loaded = self.store.snapshot().unwrap_or_default();
+                        loaded = self.store.globals().unwrap_or_default();
                         &loaded
                     }
                 };

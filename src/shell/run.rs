@@ -126,7 +126,7 @@ pub(super) fn now_secs() -> u64 {
 
 /// `Shell IdleTimeout` in seconds (0 = never).
 pub(super) fn idle_limit(session: &Session) -> Option<u64> {
-    let cfg = session.store.snapshot().ok()?;
+    let cfg = session.store.globals().ok()?;
     Some(u64::from(cfg.shell().idle_timeout())).filter(|&n| n > 0)
 }
 

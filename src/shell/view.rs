@@ -20,7 +20,7 @@ pub fn config_items(cfg: &Config, addr: &crate::parse::Addr, refs: bool) -> Vec<
 
 /// Items of the status at `addr`.
 pub fn status_items(root: &Path, cfg: &Config, addr: &crate::parse::Addr) -> Vec<Item> {
-    let values = crate::status::collect(root, cfg);
+    let values = crate::status::collect_at(root, cfg, addr.steps.first().map(|s| s.node));
     let keys = || -> Box<dyn Iterator<Item = &crate::parse::Key> + '_> { Box::new(values.keys()) };
     let get = |k: &crate::parse::Key| values.get(k).cloned();
     render::build(&schema().status, &keys, &get, addr, false)

@@ -110,6 +110,9 @@ pub struct Store {
     /// shell start reads the file for the role check, the idle limit and the request).
     /// Shared by the clones of a store.
     last: Arc<Mutex<Option<Cached>>>,
+    /// The same for [`Store::globals`], when no full snapshot of those bytes is at hand; with
+    /// whether its problems cover the whole file.
+    globals: Arc<Mutex<Option<(Cached, bool)>>>,
 }
 
 /// File bytes and the configuration parsed from (or written as) them.
@@ -148,6 +151,7 @@ impl Store {
         Ok(Store {
             dir,
             last: Arc::default(),
+            globals: Arc::default(),
         })
     }
 
@@ -190,6 +194,47 @@ impl Store {
         let cfg = Arc::new(Config::from_bytes(&bytes));
         if let Ok(mut g) = self.last.lock() {
             *g = Some((bytes, cfg.clone()));
+        }
+        Ok(cfg)
+    }
+
+    /// The values outside instance nodes (and the generation) of the current configuration:
+    /// for readers of `SystemUnit`, `Shell` and the like, which must not pay for 1,000 zones.
+    /// The full snapshot when this process already holds one of these bytes (a superset). Its
+    /// problems may cover only the lines it read: see [`Store::checked_globals`].
+    pub fn globals(&self) -> Result<Arc<Config>, StoreError> {
+        self.globals_where(false)
+    }
+
+    /// As [`Store::globals`], with the problems and kept lines of the whole file (the banner's
+    /// warnings), still without storing the instances.
+    pub fn checked_globals(&self) -> Result<Arc<Config>, StoreError> {
+        self.globals_where(true)
+    }
+
+    fn globals_where(&self, checked: bool) -> Result<Arc<Config>, StoreError> {
+        let bytes = self.read_bytes()?;
+        if let Ok(g) = self.last.lock() {
+            if let Some((b, c)) = g.as_ref() {
+                if *b == bytes {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        if let Ok(g) = self.globals.lock() {
+            if let Some(((b, c), was_checked)) = g.as_ref() {
+                if *b == bytes && (*was_checked || !checked) {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let cfg = Arc::new(if checked {
+            Config::checked_globals_from_bytes(&bytes)
+        } else {
+            Config::globals_from_bytes(&bytes)
+        });
+        if let Ok(mut g) = self.globals.lock() {
+            *g = Some(((bytes, cfg.clone()), checked));
         }
         Ok(cfg)
     }
@@ -432,41 +477,55 @@ pub fn write_file_atomic(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
     res
 }
 
+/// The changes from `before` to `after`: changed and added keys in key order, then removed
+/// ones. One merge of the two sorted maps: no look-ups and no copies of unchanged values.
 fn diff(
     before: &std::collections::BTreeMap<crate::parse::Key, String>,
     after: &Config,
 ) -> Vec<Change> {
+    use std::cmp::Ordering;
     let tree = &schema().config;
     let default_of = |k: &crate::parse::Key| {
         tree.nodes[k.leaf]
             .leaf
             .as_ref()
-            .map(|l| l.default.clone())
+            .map(|l| l.default.as_str())
             .unwrap_or_default()
     };
+    let change = |k: &crate::parse::Key, old: &str, new: &str| Change {
+        key: k.clone(),
+        old: old.to_string(),
+        new: new.to_string(),
+    };
     let mut out = Vec::new();
+    let mut removed = Vec::new();
+    let mut old_it = before.iter().peekable();
     for (k, v) in &after.values {
-        let old = before.get(k).cloned().unwrap_or_else(|| default_of(k));
-        if &old != v {
-            out.push(Change {
-                key: k.clone(),
-                old,
-                new: v.clone(),
-            });
+        while let Some((ok, ov)) = old_it.next_if(|(ok, _)| *ok < k) {
+            if default_of(ok) != ov {
+                removed.push(change(ok, ov, default_of(ok)));
+            }
         }
-    }
-    for (k, v) in before {
-        if !after.values.contains_key(k) {
-            let new = default_of(k);
-            if &new != v {
-                out.push(Change {
-                    key: k.clone(),
-                    old: v.clone(),
-                    new,
-                });
+        match old_it.peek().map(|(ok, _)| (*ok).cmp(k)) {
+            Some(Ordering::Equal) => {
+                let (_, ov) = old_it.next().unwrap_or((k, v));
+                if ov != v {
+                    out.push(change(k, ov, v));
+                }
+            }
+            _ => {
+                if default_of(k) != v {
+                    out.push(change(k, default_of(k), v));
+                }
             }
         }
     }
+    for (ok, ov) in old_it {
+        if default_of(ok) != ov {
+            removed.push(change(ok, ov, default_of(ok)));
+        }
+    }
+    out.extend(removed);
     out
 }
 
@@ -482,6 +541,66 @@ mod tests {
             }
             a => panic!("{a:?}"),
         }
+    }
+
+    #[test]
+    fn diff_is_the_naive_diff() {
+        let mut before = Config::default();
+        let mut after = Config::default();
+        for line in [
+            "xConfiguration SIP TLS Port: 5062",
+            "xConfiguration Zones Zone 1 Name: a",
+            "xConfiguration Zones Zone 2 Name: b",
+            "xConfiguration Zones Zone 9 Name: c",
+        ] {
+            set(&mut before, line);
+        }
+        for line in [
+            "xConfiguration SIP TLS Port: 5063",
+            "xConfiguration Zones Zone 2 Name: b",
+            "xConfiguration Zones Zone 3 Name: new",
+            "xConfiguration Tunnel Port: 2300",
+        ] {
+            set(&mut after, line);
+        }
+        // A stored default (a hand edit) that is dropped is no change.
+        let k = after.values.keys().next().unwrap().clone();
+        before.values.insert(
+            crate::parse::Key {
+                leaf: k.leaf,
+                inst: vec![],
+            },
+            "x".into(),
+        );
+        let tree = &schema().config;
+        let default_of =
+            |k: &crate::parse::Key| tree.nodes[k.leaf].leaf.as_ref().unwrap().default.clone();
+        let mut naive = Vec::new();
+        for (k, v) in &after.values {
+            let old = before
+                .values
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| default_of(k));
+            if &old != v {
+                naive.push(Change {
+                    key: k.clone(),
+                    old,
+                    new: v.clone(),
+                });
+            }
+        }
+        for (k, v) in &before.values {
+            if !after.values.contains_key(k) && &default_of(k) != v {
+                naive.push(Change {
+                    key: k.clone(),
+                    old: v.clone(),
+                    new: default_of(k),
+                });
+            }
+        }
+        assert_eq!(diff(&before.values, &after), naive);
+        assert_eq!(naive.len(), 5, "{naive:?}");
     }
 
     #[test]
