@@ -127,6 +127,31 @@ pub fn now_rfc3339() -> String {
     now.format(&fmt).unwrap_or_default()
 }
 
+/// Side files of the store: hints that save work (`.audit.tail`, `.xconf.clean`), never the
+/// configuration itself, so a watcher of `ROOT/config/` may ignore them.
+pub const SIDE_FILES: [&str; 2] = [".audit.tail", ".xconf.clean"];
+
+/// The temp file a side file is written through (named after it, so watchers see whose it is).
+fn side_tmp(p: &Path) -> PathBuf {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("side");
+    p.with_file_name(format!("{name}.tmp.{}", std::process::id()))
+}
+
+/// Whether `p` is a side file of the store or the temp file of one.
+pub fn is_side_file(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| SIDE_FILES.iter().any(|s| n.starts_with(s)))
+}
+
+/// Length and hash of `xconf.txt` bytes, for `.xconf.clean`.
+fn clean_stamp(bytes: &[u8]) -> String {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(bytes);
+    format!("{} {:016x}", bytes.len(), h.finish())
+}
+
 /// The generation in the header our writer puts first (`# generation: N` among the leading
 /// comment lines); `None` when the leading comments do not hold one.
 fn header_generation(bytes: &[u8]) -> Option<u64> {
@@ -164,7 +189,7 @@ impl Store {
     }
 
     fn tail_path(&self) -> PathBuf {
-        self.dir.join(".audit.tail")
+        self.dir.join(SIDE_FILES[0])
     }
 
     fn lock_path(&self) -> PathBuf {
@@ -228,15 +253,48 @@ impl Store {
                 }
             }
         }
-        let cfg = Arc::new(if checked {
+        // Bytes this store wrote clean need no check: every line is one it wrote and validated.
+        let clean = self.is_clean(&bytes);
+        let cfg = Arc::new(if checked && !clean {
             Config::checked_globals_from_bytes(&bytes)
         } else {
             Config::globals_from_bytes(&bytes)
         });
         if let Ok(mut g) = self.globals.lock() {
-            *g = Some(((bytes, cfg.clone()), checked));
+            *g = Some(((bytes, cfg.clone()), checked || clean));
         }
         Ok(cfg)
+    }
+
+    fn clean_path(&self) -> PathBuf {
+        self.dir.join(SIDE_FILES[1])
+    }
+
+    /// Whether `bytes` are what this store last wrote from a configuration without problems:
+    /// `.xconf.clean` holds their length and hash. Not synced; a stale or torn one only costs the
+    /// check it would have saved.
+    fn is_clean(&self, bytes: &[u8]) -> bool {
+        fs::read_to_string(self.clean_path()).is_ok_and(|t| t.trim() == clean_stamp(bytes))
+    }
+
+    /// Records (or withdraws) the clean stamp for the bytes just written from `cfg`.
+    fn stamp_clean(&self, bytes: &[u8], cfg: &Config) {
+        let tree = &schema().config;
+        let deprecated = cfg.values.keys().any(|k| {
+            tree.nodes[k.leaf]
+                .leaf
+                .as_ref()
+                .is_some_and(|l| l.deprecated.is_some())
+        });
+        let p = self.clean_path();
+        if !cfg.kept.is_empty() || deprecated {
+            let _ = fs::remove_file(&p);
+            return;
+        }
+        let tmp = side_tmp(&p);
+        if fs::write(&tmp, clean_stamp(bytes)).is_ok() {
+            let _ = fs::rename(&tmp, &p);
+        }
     }
 
     /// Reads the current configuration without locking (a copy of [`Store::snapshot`]).
@@ -326,6 +384,7 @@ impl Store {
         let _ = audit::write_tail(&self.tail_path(), next, end);
         let text = cfg.to_text();
         self.write_atomic(&text)?;
+        self.stamp_clean(text.as_bytes(), cfg);
         self.remember(text.into_bytes(), std::mem::take(cfg));
         Ok(next)
     }

@@ -278,3 +278,51 @@ fn operator_comments_survive_and_latin1_is_reported() {
     let again = std::fs::read_to_string(s.config_path()).unwrap();
     assert_eq!(again.matches("# xsh configuration").count(), 1, "{again}");
 }
+
+#[test]
+fn a_clean_stamp_stands_for_the_check_and_a_hand_edit_voids_it() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(d.path()).unwrap();
+    let who = Who::default();
+    s.transact(&who, |c| set(c, "xConfiguration Zones Zone 3 Name: \"z\""))
+        .unwrap();
+    let bytes = std::fs::read(s.config_path()).unwrap();
+    assert!(s.is_clean(&bytes));
+    let fresh = Store::open(d.path()).unwrap();
+    let g = fresh.checked_globals().unwrap();
+    assert!(g.problems.is_empty() && g.values.is_empty());
+    // A hand edit under an instance node, same length: the stamp no longer matches, and the
+    // checked read reports the line.
+    let text = String::from_utf8(bytes)
+        .unwrap()
+        .replace("Zone 3 Name", "Zone 3 Nome");
+    std::fs::write(s.config_path(), &text).unwrap();
+    let other = Store::open(d.path()).unwrap();
+    assert!(!other.is_clean(text.as_bytes()));
+    assert_eq!(other.checked_globals().unwrap().problems.len(), 1);
+    // A configuration that keeps a bad line is not stamped.
+    other
+        .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5070"))
+        .unwrap();
+    assert!(!other.clean_path().exists());
+}
+
+#[test]
+fn side_files_are_named_for_watchers() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(d.path()).unwrap();
+    s.transact(&Who::default(), |c| {
+        set(c, "xConfiguration SIP TLS Port: 5070")
+    })
+    .unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(d.path().join("config"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| is_side_file(Path::new(n)))
+        .collect();
+    names.sort();
+    assert_eq!(names, [".audit.tail", ".xconf.clean"]);
+    assert!(is_side_file(Path::new("/r/config/.audit.tail.tmp.77")));
+    assert!(!is_side_file(Path::new("/r/config/xconf.txt")));
+    assert!(!is_side_file(Path::new("/r/config/.xconf.txt.tmp.77")));
+}
