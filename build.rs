@@ -268,6 +268,56 @@ fn gen_enums(nodes: &[Node]) -> String {
     s
 }
 
+/// The accessor of one leaf (`idx` in the path table; `root`: its owner is `Config` itself) and
+/// the line of the defaults test that calls it through `expr`.
+fn leaf_method(ch: &Node, leaf: &LeafRec, idx: usize, root: bool, expr: &str) -> (String, String) {
+    let m = method(&ch.name);
+    let words = ch.path.join(" ");
+    let help = doc(&leaf.help);
+    let dep = leaf
+        .deprecated
+        .as_ref()
+        .map(|d| format!("    #[deprecated = {:?}]\n", doc(d)))
+        .unwrap_or_default();
+    let inst = if root { "&[]" } else { "&self.inst" };
+    let cfg = if root { "self" } else { "self.cfg" };
+    let raw = format!("{cfg}.raw_at({idx}, {inst})");
+    let (ty, body) = match &leaf.space {
+        Space::Int { min, max } => (
+            int_type(*min, *max).to_string(),
+            format!(
+                "{raw}.and_then(|v| v.parse().ok()).unwrap_or({})",
+                leaf.default
+            ),
+        ),
+        Space::Str => (
+            "&'a str".to_string(),
+            format!("{raw}.unwrap_or({:?})", leaf.default),
+        ),
+        Space::Enum(w) => {
+            let e = enum_name(w);
+            let body = format!(
+                "{raw}.and_then({e}::from_word).unwrap_or({e}::{})",
+                leaf.default
+            );
+            (e, body)
+        }
+    };
+    let ty = if root { ty.replace("'a", "'_") } else { ty };
+    let method = format!(
+        "    /// `{words}`: {help} Default `{}`.\n{dep}    pub fn {m}(&self) -> {ty} {{\n        {body}\n    }}\n\n",
+        leaf.default
+    );
+    let call = format!("{expr}.{m}()");
+    let path = &ch.path;
+    let test = if leaf.deprecated.is_some() {
+        format!("        #[allow(deprecated)]\n        let v = {call}.to_string();\n        assert_eq!(v, default_of(&{path:?}), {words:?});\n")
+    } else {
+        format!("        assert_eq!({call}.to_string(), default_of(&{path:?}), {words:?});\n")
+    };
+    (method, test)
+}
+
 /// Accessor structs and methods, plus the table of node paths they index.
 fn gen_access(nodes: &[Node]) -> String {
     let mut s = String::new();
@@ -295,58 +345,10 @@ fn gen_access(nodes: &[Node]) -> String {
             let m = method(&ch.name);
             let words = ch.path.join(" ");
             if let Some(leaf) = &ch.leaf {
-                let idx = table.len();
+                let (method, test) = leaf_method(ch, leaf, table.len(), id == 0, expr);
                 table.push(ch.path.clone());
-                let help = doc(&leaf.help);
-                let dep = leaf
-                    .deprecated
-                    .as_ref()
-                    .map(|d| format!("    #[deprecated = {:?}]\n", doc(d)))
-                    .unwrap_or_default();
-                let inst = if id == 0 { "&[]" } else { "&self.inst" };
-                let cfg = if id == 0 { "self" } else { "self.cfg" };
-                let (ty, body) = match &leaf.space {
-                    Space::Int { min, max } => {
-                        let t = int_type(*min, *max);
-                        (
-                            t.to_string(),
-                            format!(
-                                "{cfg}.raw_at({idx}, {inst}).and_then(|v| v.parse().ok()).unwrap_or({})",
-                                leaf.default
-                            ),
-                        )
-                    }
-                    Space::Str => (
-                        "&'a str".to_string(),
-                        format!("{cfg}.raw_at({idx}, {inst}).unwrap_or({:?})", leaf.default),
-                    ),
-                    Space::Enum(w) => {
-                        let e = enum_name(w);
-                        (
-                            e.clone(),
-                            format!(
-                                "{cfg}.raw_at({idx}, {inst}).and_then({e}::from_word).unwrap_or({e}::{})",
-                                leaf.default
-                            ),
-                        )
-                    }
-                };
-                let ty = if id == 0 { ty.replace("'a", "'_") } else { ty };
-                let _ = writeln!(
-                    methods,
-                    "    /// `{words}`: {help} Default `{}`.\n{dep}    pub fn {m}(&self) -> {ty} {{\n        {body}\n    }}\n",
-                    leaf.default
-                );
-                let call = format!("{expr}.{m}()");
-                if leaf.deprecated.is_some() {
-                    let _ = writeln!(tests, "        #[allow(deprecated)]\n        let v = {call}.to_string();\n        assert_eq!(v, default_of(&{:?}), {words:?});", ch.path);
-                } else {
-                    let _ = writeln!(
-                        tests,
-                        "        assert_eq!({call}.to_string(), default_of(&{:?}), {words:?});",
-                        ch.path
-                    );
-                }
+                methods.push_str(&method);
+                tests.push_str(&test);
                 continue;
             }
             let st = camel(&ch.path);

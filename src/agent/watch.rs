@@ -22,8 +22,13 @@ pub fn start(root: &Path, tx: UnboundedSender<()>) -> Option<notify::Recommended
                     AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read)
                 )
             );
+            // The store's side files are hints written around each commit, not configuration.
             let relevant = ev.need_rescan()
-                || (!read_only && ev.paths.iter().any(|p| !p.ends_with(".xconf.lock")));
+                || (!read_only
+                    && ev
+                        .paths
+                        .iter()
+                        .any(|p| !p.ends_with(".xconf.lock") && !crate::store::is_side_file(p)));
             if relevant {
                 let _ = tx.send(());
             }

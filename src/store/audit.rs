@@ -71,7 +71,7 @@ fn read_from(f: &mut File, start: u64) -> Option<Vec<u8>> {
 /// Records the generation a writer claimed and the end of its records. Not synced: after a power
 /// loss it may be stale or torn, which [`claimed_from_tail`] detects (it then reads further back).
 pub(super) fn write_tail(tail: &Path, generation: u64, end: u64) -> io::Result<()> {
-    let tmp = tail.with_extension(format!("tmp.{}", std::process::id()));
+    let tmp = super::side_tmp(tail);
     fs::write(&tmp, format!("{generation} {end}\n"))?;
     fs::rename(&tmp, tail)
 }

@@ -100,7 +100,8 @@ impl Config {
         }
         let mut entries: Vec<(&Key, &String)> = self.values.iter().collect();
         // Borrowing comparison: a key function cloning `inst` would allocate twice per compare.
-        entries.sort_by(|(a, _), (b, _)| {
+        // Keys are unique, so an unstable sort gives the one order.
+        entries.sort_unstable_by(|(a, _), (b, _)| {
             a.inst.cmp(&b.inst).then(
                 tree.nodes[a.leaf]
                     .leaf_index
@@ -239,9 +240,36 @@ impl Config {
                 }
             }
         }
-        c.values = values.into_iter().collect();
+        c.values = sorted_by_key(tree, values).into_iter().collect();
         c
     }
+}
+
+/// `values` (in file order) in key order, a later value for a key after an earlier one: the
+/// store writes zone by zone, the map orders leaf by leaf, so the lines are dealt into one pile
+/// per leaf (each already in instance order) instead of sorted. Piles out of order are sorted
+/// stably, so a later line for the same key still wins in the map's build.
+fn sorted_by_key(tree: &Tree, values: Vec<(Key, String)>) -> Vec<(Key, String)> {
+    if values.windows(2).all(|w| w[0].0 <= w[1].0) {
+        return values;
+    }
+    let mut piles: Vec<Vec<(Key, String)>> = Vec::new();
+    piles.resize_with(tree.nodes.len(), Vec::new);
+    let total = values.len();
+    for kv in values {
+        let leaf = kv.0.leaf;
+        if let Some(p) = piles.get_mut(leaf) {
+            p.push(kv);
+        }
+    }
+    let mut out = Vec::with_capacity(total);
+    for mut p in piles {
+        if !p.windows(2).all(|w| w[0].0.inst <= w[1].0.inst) {
+            p.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        out.extend(p);
+    }
+    out
 }
 
 /// Which lines a load reads.
@@ -344,23 +372,24 @@ fn resolve_written<'t>(
         return None;
     }
     let rest = t.strip_prefix("xConfiguration ")?;
-    let colon = rest.find(':')?;
+    let colon = rest.bytes().position(|b| b == b':')?;
     let (path, val) = (&rest[..colon], rest[colon + 1..].strip_prefix(' ')?);
     let raw = unquote_written(val.strip_prefix('"')?.strip_suffix('"')?)?;
     let mut parent = None;
     let mut inst = InstBuf::default();
-    let mut words = path.split(' ');
+    // Byte-wise: the words are short, and a searcher per word costs more than the compare.
+    let mut words = path.as_bytes().split(|&b| b == b' ');
     while let Some(w) = words.next() {
         let id = *tree
             .children_of(parent)
             .iter()
-            .find(|&&id| tree.nodes[id].name == w)?;
+            .find(|&&id| tree.nodes[id].name.as_bytes() == w)?;
         if let Some((lo, hi)) = tree.nodes[id].instances {
             let word = words.next()?;
-            if word.starts_with('0') || !word.bytes().all(|b| b.is_ascii_digit()) {
+            if word.first() == Some(&b'0') || !word.iter().all(u8::is_ascii_digit) {
                 return None;
             }
-            let n: u32 = word.parse().ok()?;
+            let n: u32 = std::str::from_utf8(word).ok()?.parse().ok()?;
             if n < lo || n > hi {
                 return None;
             }

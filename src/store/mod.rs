@@ -127,6 +127,31 @@ pub fn now_rfc3339() -> String {
     now.format(&fmt).unwrap_or_default()
 }
 
+/// Side files of the store: hints that save work (`.audit.tail`, `.xconf.clean`), never the
+/// configuration itself, so a watcher of `ROOT/config/` may ignore them.
+pub const SIDE_FILES: [&str; 2] = [".audit.tail", ".xconf.clean"];
+
+/// The temp file a side file is written through (named after it, so watchers see whose it is).
+fn side_tmp(p: &Path) -> PathBuf {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("side");
+    p.with_file_name(format!("{name}.tmp.{}", std::process::id()))
+}
+
+/// Whether `p` is a side file of the store or the temp file of one.
+pub fn is_side_file(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| SIDE_FILES.iter().any(|s| n.starts_with(s)))
+}
+
+/// Length and hash of `xconf.txt` bytes, for `.xconf.clean`.
+fn clean_stamp(bytes: &[u8]) -> String {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(bytes);
+    format!("{} {:016x}", bytes.len(), h.finish())
+}
+
 /// The generation in the header our writer puts first (`# generation: N` among the leading
 /// comment lines); `None` when the leading comments do not hold one.
 fn header_generation(bytes: &[u8]) -> Option<u64> {
@@ -164,7 +189,7 @@ impl Store {
     }
 
     fn tail_path(&self) -> PathBuf {
-        self.dir.join(".audit.tail")
+        self.dir.join(SIDE_FILES[0])
     }
 
     fn lock_path(&self) -> PathBuf {
@@ -228,15 +253,48 @@ impl Store {
                 }
             }
         }
-        let cfg = Arc::new(if checked {
+        // Bytes this store wrote clean need no check: every line is one it wrote and validated.
+        let clean = self.is_clean(&bytes);
+        let cfg = Arc::new(if checked && !clean {
             Config::checked_globals_from_bytes(&bytes)
         } else {
             Config::globals_from_bytes(&bytes)
         });
         if let Ok(mut g) = self.globals.lock() {
-            *g = Some(((bytes, cfg.clone()), checked));
+            *g = Some(((bytes, cfg.clone()), checked || clean));
         }
         Ok(cfg)
+    }
+
+    fn clean_path(&self) -> PathBuf {
+        self.dir.join(SIDE_FILES[1])
+    }
+
+    /// Whether `bytes` are what this store last wrote from a configuration without problems:
+    /// `.xconf.clean` holds their length and hash. Not synced; a stale or torn one only costs the
+    /// check it would have saved.
+    fn is_clean(&self, bytes: &[u8]) -> bool {
+        fs::read_to_string(self.clean_path()).is_ok_and(|t| t.trim() == clean_stamp(bytes))
+    }
+
+    /// Records (or withdraws) the clean stamp for the bytes just written from `cfg`.
+    fn stamp_clean(&self, bytes: &[u8], cfg: &Config) {
+        let tree = &schema().config;
+        let deprecated = cfg.values.keys().any(|k| {
+            tree.nodes[k.leaf]
+                .leaf
+                .as_ref()
+                .is_some_and(|l| l.deprecated.is_some())
+        });
+        let p = self.clean_path();
+        if !cfg.kept.is_empty() || deprecated {
+            let _ = fs::remove_file(&p);
+            return;
+        }
+        let tmp = side_tmp(&p);
+        if fs::write(&tmp, clean_stamp(bytes)).is_ok() {
+            let _ = fs::rename(&tmp, &p);
+        }
     }
 
     /// Reads the current configuration without locking (a copy of [`Store::snapshot`]).
@@ -326,6 +384,7 @@ impl Store {
         let _ = audit::write_tail(&self.tail_path(), next, end);
         let text = cfg.to_text();
         self.write_atomic(&text)?;
+        self.stamp_clean(text.as_bytes(), cfg);
         self.remember(text.into_bytes(), std::mem::take(cfg));
         Ok(next)
     }
@@ -530,283 +589,4 @@ fn diff(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::parse::{parse_line, Action};
-
-    fn set(c: &mut Config, line: &str) {
-        match parse_line(line).unwrap().action {
-            Action::ConfigSet { key, value, .. } => {
-                c.set(key, value);
-            }
-            a => panic!("{a:?}"),
-        }
-    }
-
-    #[test]
-    fn diff_is_the_naive_diff() {
-        let mut before = Config::default();
-        let mut after = Config::default();
-        for line in [
-            "xConfiguration SIP TLS Port: 5062",
-            "xConfiguration Zones Zone 1 Name: a",
-            "xConfiguration Zones Zone 2 Name: b",
-            "xConfiguration Zones Zone 9 Name: c",
-        ] {
-            set(&mut before, line);
-        }
-        for line in [
-            "xConfiguration SIP TLS Port: 5063",
-            "xConfiguration Zones Zone 2 Name: b",
-            "xConfiguration Zones Zone 3 Name: new",
-            "xConfiguration Tunnel Port: 2300",
-        ] {
-            set(&mut after, line);
-        }
-        // A stored default (a hand edit) that is dropped is no change.
-        let k = after.values.keys().next().unwrap().clone();
-        before.values.insert(
-            crate::parse::Key {
-                leaf: k.leaf,
-                inst: vec![],
-            },
-            "x".into(),
-        );
-        let tree = &schema().config;
-        let default_of =
-            |k: &crate::parse::Key| tree.nodes[k.leaf].leaf.as_ref().unwrap().default.clone();
-        let mut naive = Vec::new();
-        for (k, v) in &after.values {
-            let old = before
-                .values
-                .get(k)
-                .cloned()
-                .unwrap_or_else(|| default_of(k));
-            if &old != v {
-                naive.push(Change {
-                    key: k.clone(),
-                    old,
-                    new: v.clone(),
-                });
-            }
-        }
-        for (k, v) in &before.values {
-            if !after.values.contains_key(k) && &default_of(k) != v {
-                naive.push(Change {
-                    key: k.clone(),
-                    old: v.clone(),
-                    new: default_of(k),
-                });
-            }
-        }
-        assert_eq!(diff(&before.values, &after), naive);
-        assert_eq!(naive.len(), 5, "{naive:?}");
-    }
-
-    #[test]
-    fn transact_writes_generation_and_audit() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        let who = Who {
-            user: "alice".into(),
-            from: "local".into(),
-            session: "1".into(),
-        };
-        let (_, ch, g) = s
-            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
-            .unwrap();
-        assert_eq!((ch.len(), g), (1, 1));
-        let (_, ch, g) = s
-            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
-            .unwrap();
-        assert_eq!((ch.len(), g), (0, 1));
-        let loaded = s.load().unwrap();
-        assert_eq!(loaded.generation, 1);
-        assert_eq!(loaded.values.len(), 1);
-        let h = s.history(10).unwrap();
-        assert_eq!(h[0].old, "5061");
-        assert_eq!(h[0].new, "5062");
-        // Back to the default: the line disappears.
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5061"))
-            .unwrap();
-        assert!(s.load().unwrap().values.is_empty());
-    }
-
-    #[test]
-    fn cached_configuration_equals_a_fresh_parse() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        let who = Who::default();
-        for line in [
-            "xConfiguration SystemUnit Name: \"a \\\"q\\\" b\\\\c  d\"",
-            "xConfiguration Zones Zone 3 Name: \"caf\u{e9} \u{20ac}\"",
-            "xConfiguration Zones Zone 1000 Peer Port: 6000",
-        ] {
-            s.transact(&who, |c| set(c, line)).unwrap();
-            let (bytes, cached) = s.read_locked().unwrap();
-            let fresh = Config::from_bytes(&bytes);
-            assert_eq!(cached, fresh);
-            s.remember(bytes, cached);
-        }
-        // Another writer's bytes are parsed, not taken from the cache.
-        let other = Store::open(d.path()).unwrap();
-        other
-            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5070"))
-            .unwrap();
-        let (_, c) = s.read_locked().unwrap();
-        assert_eq!(c.values.len(), 4);
-        assert_eq!(c.generation, 4);
-    }
-
-    #[test]
-    fn bad_lines_are_kept_and_reported() {
-        let text = "xConfiguration SIP TLS Port: \"5062\"\nxConfiguration SIP TLS Nope: 1\nxConfiguration XCP TLS Certificate CVS EnableServerEkuUpload: On\n";
-        let c = Config::from_text(text);
-        assert_eq!(c.values.len(), 2);
-        assert_eq!(c.kept, vec!["xConfiguration SIP TLS Nope: 1".to_string()]);
-        assert_eq!(c.problems.len(), 2);
-        assert_eq!(c.problems[0].line, 2);
-        assert!(c.to_text().contains("Nope"));
-    }
-
-    #[test]
-    fn records_of_a_crashed_writer_are_rolled_back() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        let who = Who {
-            user: "a".into(),
-            from: "local".into(),
-            session: "1".into(),
-        };
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
-            .unwrap();
-        // A writer that died after its audit append (generation 2) but before its rename.
-        let ghost = Change {
-            key: s.load().unwrap().values.keys().next().unwrap().clone(),
-            old: "5062".into(),
-            new: "5099".into(),
-        };
-        s.append_audit(&who, 2, &[ghost], "applied").unwrap();
-        let (_, _, g) = s
-            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
-            .unwrap();
-        assert_eq!(g, 3);
-        let h = s.history(10).unwrap();
-        let news: Vec<&str> = h
-            .iter()
-            .filter(|r| r.result == "applied")
-            .map(|r| r.new.as_str())
-            .collect();
-        assert_eq!(news, ["5062", "5063"]);
-    }
-
-    #[test]
-    fn crashed_writer_is_rolled_back_behind_many_refusals() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        let who = Who::default();
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
-            .unwrap();
-        let ghost = Change {
-            key: s.load().unwrap().values.keys().next().unwrap().clone(),
-            old: "5062".into(),
-            new: "5099".into(),
-        };
-        s.append_audit(&who, 2, &[ghost], "applied").unwrap();
-        // More than the 64 KiB tail of refused attempts after the crashed writer's record.
-        for _ in 0..1000 {
-            s.audit_refused(&who, "SIP TLS Port", "5070", "read-only role")
-                .unwrap();
-        }
-        let (_, _, g) = s
-            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
-            .unwrap();
-        assert_eq!(g, 3, "the crashed writer's generation was reused");
-        let h = s.history(10_000).unwrap();
-        assert!(!h.iter().any(|r| r.new == "5099"), "{h:?}");
-    }
-
-    #[test]
-    fn crashed_writer_is_rolled_back_behind_an_applied_note() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        let who = Who::default();
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
-            .unwrap();
-        let ghost = Change {
-            key: s.load().unwrap().values.keys().next().unwrap().clone(),
-            old: "5062".into(),
-            new: "5099".into(),
-        };
-        s.append_audit(&who, 2, &[ghost], "applied").unwrap();
-        // A certificate change after the crash: a note stamped with the current generation (1).
-        s.audit_note(&who, "Security Certificates CA Add", "", "CN=x", "applied")
-            .unwrap();
-        let (_, _, g) = s
-            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
-            .unwrap();
-        assert_eq!(g, 3, "the crashed writer's generation was reused");
-        let h = s.history(10_000).unwrap();
-        assert!(!h.iter().any(|r| r.new == "5099"), "{h:?}");
-    }
-
-    #[test]
-    fn a_hand_written_file_without_header_keeps_history() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        let who = Who {
-            user: "a".into(),
-            from: "local".into(),
-            session: "1".into(),
-        };
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
-            .unwrap();
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
-            .unwrap();
-        // Configuration management rewrites the file without our header.
-        std::fs::write(s.config_path(), "xConfiguration SIP TLS Port: \"5064\"\n").unwrap();
-        let (_, _, g) = s
-            .transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5065"))
-            .unwrap();
-        assert_eq!(g, 3);
-        let h = s.history(10).unwrap();
-        let news: Vec<&str> = h
-            .iter()
-            .filter(|r| r.result == "applied")
-            .map(|r| r.new.as_str())
-            .collect();
-        assert_eq!(news, ["5062", "5063", "5065"]);
-    }
-
-    #[test]
-    fn operator_comments_survive_and_latin1_is_reported() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        let who = Who {
-            user: "a".into(),
-            from: "local".into(),
-            session: "1".into(),
-        };
-        let mut text =
-            b"# site: edge-7, managed by hand\nxConfiguration SystemUnit Name: \"Caf".to_vec();
-        text.extend_from_slice(b"\xe9\"\n");
-        std::fs::write(s.config_path(), &text).unwrap();
-        let c = s.load().unwrap();
-        assert_eq!(c.problems.len(), 1);
-        assert_eq!(c.problems[0].line, 2);
-        assert!(!c.problems[0].is_error);
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5062"))
-            .unwrap();
-        let after = std::fs::read_to_string(s.config_path()).unwrap();
-        assert!(
-            after.contains("# site: edge-7, managed by hand\n"),
-            "{after}"
-        );
-        assert_eq!(after.matches("# site").count(), 1);
-        // Our own header is not collected as a comment on the next load.
-        s.transact(&who, |c| set(c, "xConfiguration SIP TLS Port: 5063"))
-            .unwrap();
-        let again = std::fs::read_to_string(s.config_path()).unwrap();
-        assert_eq!(again.matches("# xsh configuration").count(), 1, "{again}");
-    }
-}
+mod tests;

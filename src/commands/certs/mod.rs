@@ -18,7 +18,7 @@ use crate::certs::{calist, crl, csr, readiness, store as files};
 use crate::error::ShellError;
 use crate::parse::ParamValue;
 use crate::render::{CommandResult, Item};
-use crate::schema::schema;
+use crate::schema::values::OnOff;
 use crate::shell::Session;
 
 /// Runs a certificate command.
@@ -497,17 +497,19 @@ impl Cx<'_> {
     }
 
     fn readiness(self) -> Result<CommandResult, ShellError> {
-        let cfg = self.session.store.load().unwrap_or_default();
-        let tree = &schema().config;
-        let get = |w: &str| {
-            crate::status::key_for(tree, w)
-                .map(|k| cfg.get(&k).to_string())
-                .unwrap_or_default()
+        let cfg = self.session.store.globals().unwrap_or_default();
+        let mode = match cfg
+            .sip()
+            .tls()
+            .certificate()
+            .extended_key_usage()
+            .checking()
+            .mode()
+        {
+            OnOff::On => EkuMode::On,
+            OnOff::Off => EkuMode::Off,
         };
-        let mode = get("SIP TLS Certificate ExtendedKeyUsage Checking Mode")
-            .parse::<EkuMode>()
-            .unwrap_or_default();
-        let tunnel_on = !get("Tunnel Mode").eq_ignore_ascii_case("off");
+        let tunnel_on = cfg.tunnel().mode() == OnOff::On;
         let r = readiness::report(&self.session.root, mode, tunnel_on, UnixTime::now())
             .map_err(|e| self.fail(e))?;
         let mut f = vec![
