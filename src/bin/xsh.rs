@@ -1,6 +1,7 @@
 //! `xsh`: the xConfiguration-compatible shell. See `xsh --help`.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    session.help_hint = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     session.group_commit =
         !args.no_group_commit && std::env::var_os("XSH_NO_GROUP_COMMIT").is_none();
     if args.dump_config.is_some() || args.dump_status.is_some() {
