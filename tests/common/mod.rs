@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// `CI=true` (or `1`), as CI systems and `.ci/run` set it.
@@ -20,7 +21,9 @@ pub fn cannot_run(reason: &str) {
     if in_ci() {
         panic!("CI=true and this test cannot run: {reason}");
     }
-    eprintln!("SKIPPED: {reason}");
+    // Straight to the stream, not `eprintln!`: the test harness swallows what a passing test
+    // prints, and a skip must be seen.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
 }
 
 /// `true` when `tool` runs (`tool ARG` starts, whatever it answers); otherwise [`cannot_run`]
