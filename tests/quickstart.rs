@@ -4,8 +4,9 @@
 //! default root is `./xsh-root` (ignored by git), and a person at a terminal is pointed at `help`
 //! while automation reads the banner it always read.
 
-mod common;
 mod ssh_support;
+
+use ssh_support::common;
 
 use std::io::Write;
 use std::path::Path;
