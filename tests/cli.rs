@@ -128,6 +128,24 @@ fn unknown_flags_and_missing_values_exit_2_with_a_message_on_stderr() {
         assert!(err.contains(want), "{exe} {args:?}: {err}");
         assert!(o.stdout.is_empty(), "{exe} {args:?}: {}", text(&o.stdout));
     }
+    // The environment's default is checked as strictly, and the message names the variable.
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(XSH)
+        .args([
+            "--root",
+            dir.path().to_str().unwrap(),
+            "-c",
+            "xstatus SystemUnit",
+        ])
+        .env("XSH_EDITOR", "fancy")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("XSH_EDITOR takes auto, full or line, not 'fancy'"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// The man page as a reader sees it: groff's text rendering, with typographic hyphens and

@@ -17,6 +17,13 @@ fn main() -> ExitCode {
     if let Some(code) = xsh::cli::handle_doc_flags(Binary::Xsh, &args.docs) {
         return code;
     }
+    let editor = match args.editor() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("xsh: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(which) = args.print_xsd {
         let (tree, kind) = match which {
             Tree::Config => (&schema().config, DocKind::Configuration),
@@ -53,43 +60,9 @@ fn main() -> ExitCode {
     session.group_commit =
         !args.no_group_commit && std::env::var_os("XSH_NO_GROUP_COMMIT").is_none();
     if args.dump_config.is_some() || args.dump_status.is_some() {
-        let cfg = match session.store.load() {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("xsh: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        if let Some(f) = args.dump_config {
-            print!(
-                "{}",
-                match f {
-                    DumpFormat::Txt => xsh::dump::config_txt(&cfg),
-                    DumpFormat::Xml => xsh::dump::config_xml(&cfg),
-                }
-            );
-        }
-        if let Some(f) = args.dump_status {
-            print!(
-                "{}",
-                match f {
-                    DumpFormat::Txt => xsh::dump::status_txt(&root, &cfg),
-                    DumpFormat::Xml => xsh::dump::status_xml(&root, &cfg),
-                }
-            );
-        }
-        return ExitCode::SUCCESS;
+        return dump(&args, &session, &root);
     }
-    let opts = RunOptions {
-        stop_on_error: args.stop_on_error,
-        editor: match args.editor {
-            Editor::Auto => EditorChoice::Auto,
-            Editor::Full => EditorChoice::Full,
-            Editor::Line => EditorChoice::Line,
-        },
-        prompt: args.prompt.clone(),
-        banner: !args.no_banner,
-    };
+    let opts = run_options(&args, editor);
     // Under ForceCommand the client's command arrives in SSH_ORIGINAL_COMMAND; `tsh`/`xsh` alone
     // (what automation libraries exec) means an ordinary session.
     let command = args
@@ -126,6 +99,49 @@ fn main() -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn run_options(args: &XshArgs, editor: Editor) -> RunOptions {
+    RunOptions {
+        stop_on_error: args.stop_on_error,
+        editor: match editor {
+            Editor::Auto => EditorChoice::Auto,
+            Editor::Full => EditorChoice::Full,
+            Editor::Line => EditorChoice::Line,
+        },
+        prompt: args.prompt.clone(),
+        banner: !args.no_banner,
+    }
+}
+
+/// `--dump-config` / `--dump-status`: the configuration first when both are asked for.
+fn dump(args: &XshArgs, session: &Session, root: &std::path::Path) -> ExitCode {
+    let cfg = match session.store.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xsh: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(f) = args.dump_config {
+        print!(
+            "{}",
+            match f {
+                DumpFormat::Txt => xsh::dump::config_txt(&cfg),
+                DumpFormat::Xml => xsh::dump::config_xml(&cfg),
+            }
+        );
+    }
+    if let Some(f) = args.dump_status {
+        print!(
+            "{}",
+            match f {
+                DumpFormat::Txt => xsh::dump::status_txt(root, &cfg),
+                DumpFormat::Xml => xsh::dump::status_xml(root, &cfg),
+            }
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn is_session_word(c: &str) -> bool {

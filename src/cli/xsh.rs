@@ -85,9 +85,9 @@ pub struct XshArgs {
     #[arg(long)]
     pub no_group_commit: bool,
 
-    /// How to read a terminal.
-    #[arg(long, value_enum, value_name = "MODE", env = "XSH_EDITOR", default_value_t = Editor::Auto)]
-    pub editor: Editor,
+    /// How to read a terminal [default: $XSH_EDITOR, else auto].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub editor: Option<Editor>,
 
     /// Print TEXT before every line read from a terminal [default without TEXT: "xsh> "]; the
     /// product prints none. A TEXT beginning with '-' is given as --prompt=TEXT.
@@ -126,6 +126,19 @@ pub struct XshArgs {
 }
 
 impl XshArgs {
+    /// `--editor`, else `XSH_EDITOR` (refused, naming the variable, when it is not a mode),
+    /// else auto.
+    pub fn editor(&self) -> Result<Editor, String> {
+        if let Some(e) = self.editor {
+            return Ok(e);
+        }
+        match std::env::var("XSH_EDITOR") {
+            Ok(v) if !v.is_empty() => Editor::from_str(&v, true)
+                .map_err(|_| format!("XSH_EDITOR takes auto, full or line, not '{v}'")),
+            _ => Ok(Editor::Auto),
+        }
+    }
+
     /// The root the flags ask for (`None`: the environment's or the packaged default).
     /// `--quickstart`'s relative default is made absolute, so the banner and the agent name the
     /// folder the README promises.
