@@ -82,7 +82,8 @@ fn run(cmd: &mut Command) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn exists(db: &str, name: &str) -> bool {
+/// Whether `getent DB NAME` finds the account.
+pub fn exists(db: &str, name: &str) -> bool {
     Command::new("getent")
         .args([db, name])
         .stdout(Stdio::null())
@@ -155,7 +156,7 @@ fn created_list() -> PathBuf {
 }
 
 /// `(kind, name)` lines of the accounts the tests created.
-fn read_created() -> Vec<(String, String)> {
+pub fn read_created() -> Vec<(String, String)> {
     std::fs::read_to_string(created_list())
         .unwrap_or_default()
         .lines()
@@ -207,6 +208,12 @@ impl Accounts {
         };
         remove_created();
     }
+}
+
+/// Whether another process holds the test accounts (its shared lock on `in-use`).
+pub fn accounts_held_elsewhere() -> bool {
+    let _mutate = lock_file("mutate", nix::fcntl::FlockArg::LockExclusive);
+    lock_file("in-use", nix::fcntl::FlockArg::LockExclusiveNonblock).is_none()
 }
 
 /// Removes the recorded accounts (users first: their groups cannot go while they exist).
