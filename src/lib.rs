@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod certs;
 pub mod certs_status;
+pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod dump;

@@ -34,14 +34,16 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
         None
     };
     let fresh = !certs.join("server.pem").exists();
+    let mut created_default = false;
     if fresh {
         let cfg = store.globals().unwrap_or_default();
         let host = crate::status::host_name(&cfg);
         if ensure_default(root, &host)
             .map_err(|e| format!("cannot create the default certificate: {e}"))?
         {
+            created_default = true;
             notes.push(format!(
-                "created the default self-signed server certificate for {host}"
+                "created the default self-signed certificate for {host} (server and client store)"
             ));
             // A new node trusts its own default certificate, so its two stores work against
             // each other out of the box; uploads replace or extend this list.
@@ -57,7 +59,9 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
     if !certs.join("client.pem").exists() {
         let rep = migrate_single_store(root)
             .map_err(|e| format!("cannot upgrade the certificate stores: {e}"))?;
-        if rep.outcome == MigrationOutcome::Migrated {
+        // On a fresh root the copy just completes the default (both stores); only a real
+        // single-store root is an upgrade worth announcing and auditing.
+        if rep.outcome == MigrationOutcome::Migrated && !created_default {
             let copied: Vec<String> = rep
                 .copied
                 .iter()

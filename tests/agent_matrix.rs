@@ -453,8 +453,7 @@ fn s_client(port: u16, cert: &LeafFiles, ca: &std::path::Path, extra: &[&str]) -
 /// is rejected in On with our reason, and accepted in Off where `OPTIONS` gets `SIP/2.0 200`.
 #[test]
 fn openssl_s_client_against_sip_listener_in_both_modes() {
-    if !have_openssl() {
-        eprintln!("SKIP: openssl is not installed");
+    if !require_openssl() {
         return;
     }
     let pki = Pki::new();
@@ -515,8 +514,7 @@ fn openssl_s_client_against_sip_listener_in_both_modes() {
 /// presents the CLIENT store certificate, not the server store's.
 #[test]
 fn openssl_s_server_receives_client_store_certificate() {
-    if !have_openssl() {
-        eprintln!("SKIP: openssl is not installed");
+    if !require_openssl() {
         return;
     }
     let pki = Pki::new();
@@ -606,8 +604,7 @@ fn openssl_s_server_receives_client_store_certificate() {
 /// TLS 1.3 (tickets) and TLS 1.2 (session IDs).
 #[test]
 fn resumption_does_not_bypass_the_verifier_after_mode_switch() {
-    if !have_openssl() {
-        eprintln!("SKIP: openssl is not installed");
+    if !require_openssl() {
         return;
     }
     let pki = Pki::new();

@@ -7,6 +7,8 @@
 //!       `openssl x509 -noout -ext extendedKeyUsage`.
 //! The CA file holds roots only (OpenSSL also checks trusted certs' EKU).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -23,13 +25,7 @@ use xsh::certs::{
 };
 
 fn openssl_available() -> bool {
-    match Command::new("openssl").arg("version").output() {
-        Ok(o) if o.status.success() => true,
-        _ => {
-            eprintln!("SKIPPED: `openssl` is not installed; the OpenSSL oracle cannot run");
-            false
-        }
-    }
+    common::require_tool("openssl", "version", "openssl")
 }
 
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {

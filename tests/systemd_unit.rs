@@ -10,6 +10,8 @@
 //!
 //! Every wait is bounded; nothing asserts on timing.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -22,16 +24,8 @@ use nix::unistd::Pid;
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/xagent.service");
 
 fn systemd_analyze() -> Option<PathBuf> {
-    match Command::new("systemd-analyze").arg("--version").output() {
-        Ok(o) if o.status.success() => Some(PathBuf::from("systemd-analyze")),
-        _ => {
-            eprintln!(
-                "SKIPPED: `systemd-analyze` is not installed (Debian package `systemd`); \
-                 the unit cannot be verified on this machine"
-            );
-            None
-        }
-    }
+    common::require_tool("systemd-analyze", "--version", "systemd")
+        .then(|| PathBuf::from("systemd-analyze"))
 }
 
 /// The unit with `ExecStart` pointing at the built binary, in its own folder.
@@ -131,7 +125,9 @@ fn systemd_analyze_security_exposure_is_ok() {
     );
     let Some(line) = text.lines().find(|l| l.contains("Overall exposure level")) else {
         // systemd < 250 has no --offline; the score then needs a loaded unit.
-        eprintln!("SKIPPED: this systemd-analyze cannot score a unit file offline:\n{text}");
+        common::cannot_run(&format!(
+            "this systemd-analyze cannot score a unit file offline:\n{text}"
+        ));
         return;
     };
     eprintln!("systemd-analyze security: {line}");

@@ -1,62 +1,77 @@
 //! `xagent`: hot-reloading TLS listeners and outbound peers for one ROOT. See `xagent --help`.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: xagent [--root DIR] [--verbose] [--check]
-
-Runs the SIP TLS and tunnel listeners and the outbound zone checks of ROOT (--root, else
-$XSH_ROOT, else /var/lib/xsh), reloading configuration and certificates when their files change
-(SIGHUP forces a reload; SIGTERM stops). --check builds one generation, reports it, and exits.";
+use clap::Parser;
+use xsh::cli::{Binary, XagentArgs};
 
 fn main() -> ExitCode {
-    let mut root = None;
-    let mut verbose = false;
-    let mut check = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--root" => root = args.next().map(PathBuf::from),
-            "--verbose" | "-v" => verbose = true,
-            "--check" => check = true,
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
+    let args = XagentArgs::parse();
+    if let Some(code) = xsh::cli::handle_doc_flags(Binary::Xagent, &args.docs) {
+        return code;
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let root = xsh::root::resolve(root);
+    let root = xsh::root::resolve(args.root.clone());
+    if args.check {
+        return check(&root);
+    }
     if let Err(e) = xsh::root::prepare(&root) {
         eprintln!("xagent: root {}: {e}", root.display());
         return ExitCode::from(2);
     }
-    if check {
-        return match xsh::agent::generation::build(&root, 1, None) {
-            Ok(g) => {
-                println!(
-                    "xagent: configuration generation {} builds: EKU mode {}, server serial {}, client serial {}, {} trusted CAs, {} zones",
-                    g.config_generation,
-                    g.mode,
-                    g.server_serial,
-                    g.client_serial,
-                    g.ca_count,
-                    g.zones.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("xagent: {e}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    match xsh::agent::run(&root, xsh::agent::Options { verbose }) {
+    match xsh::agent::run(
+        &root,
+        xsh::agent::Options {
+            verbose: args.verbose,
+        },
+    ) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xagent: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--check`: builds one generation from the files as they are. Preparing the root (folders,
+/// default certificate, the two-store upgrade) writes, so a dry run refuses a root that would
+/// need it instead.
+fn check(root: &Path) -> ExitCode {
+    let refuse = |why: &str| {
+        eprintln!(
+            "xagent: --check: root {}: {why}; nothing was written",
+            root.display()
+        );
+        ExitCode::from(2)
+    };
+    if !root.is_dir() {
+        return refuse("no such folder (xagent or xsh creates it when started without --check)");
+    }
+    if !root.join("config").is_dir() {
+        return refuse("not a prepared root: no config folder (xagent or xsh prepares it when started without --check)");
+    }
+    let certs = root.join("certs");
+    if certs.join("server.pem").exists() && !certs.join("client.pem").exists() {
+        return refuse("a single certificate store (xagent or xsh upgrades it to two stores when started without --check)");
+    }
+    match xsh::agent::generation::build(root, 1, None) {
+        Ok(g) => {
+            println!(
+                "xagent: configuration generation {} builds: EKU mode {}, server serial {}, client serial {}, {} trusted CAs, {} zones",
+                g.config_generation,
+                g.mode,
+                g.server_serial,
+                g.client_serial,
+                g.ca_count,
+                g.zones.len()
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("xagent: {e}");
             ExitCode::from(1)

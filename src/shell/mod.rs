@@ -56,6 +56,9 @@ pub struct Session {
     pub group_commit: bool,
     /// Shared with the feedback watcher.
     pub registrations: Arc<Mutex<feedback::Registrations>>,
+    /// Add a line pointing at `help` to the banner: set by the front end for a person at a
+    /// terminal only, so automation reads the banner it always read.
+    pub help_hint: bool,
     feedback_watch: Option<feedback::Feedback>,
 }
 
@@ -74,6 +77,7 @@ impl Session {
             read_only,
             group_commit: true,
             registrations: Arc::new(Mutex::new(feedback::Registrations::default())),
+            help_hint: false,
             feedback_watch: None,
         })
     }
@@ -98,6 +102,11 @@ impl Session {
         }
         if self.read_only {
             s.push_str("*w read-only session: configuration and certificates cannot be changed\n");
+        }
+        if self.help_hint {
+            s.push_str(
+                "Type help for the commands and keys, or ? after a word for what can follow.\n",
+            );
         }
         s.push_str("*r Login successful\n\nOK\n");
         s

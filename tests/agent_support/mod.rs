@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/mod.rs"]
+pub mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -655,13 +658,9 @@ pub fn spawn_agent(root: &Path) -> AgentProc {
     }
 }
 
-/// `true` when the `openssl` command is available (CI installs it).
-pub fn have_openssl() -> bool {
-    Command::new("openssl")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// `true` when the `openssl` command runs; otherwise a visible skip (a failure under `CI=true`).
+pub fn require_openssl() -> bool {
+    common::require_tool("openssl", "version", "openssl")
 }
 
 /// A handshake-log record matching `listener` and `decision` whose presented serial is `serial`.

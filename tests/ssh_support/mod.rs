@@ -3,12 +3,17 @@
 //! ephemeral port on 127.0.0.1, test users `xshadm` (group `xsh-admin`) and `xshro` (group
 //! `xsh-readonly`), a temp ROOT both can use, and SSH clients with or without a PTY.
 //!
-//! Needs root (users, sshd); without root or without `/usr/sbin/sshd` a test prints SKIP and
-//! returns. Every process started here is stopped when its guard drops, also on panic: clients are
-//! killed, the sshd listener and all its descendants (per-connection sshd, the user's shell, xsh)
-//! are killed by pid. Nothing here asserts on timing: waits have generous deadlines.
+//! Needs root (users, sshd); without root or without `/usr/sbin/sshd` a test prints SKIPPED and
+//! returns, and fails under `CI=true` (see `tests/common`). Every process started here is stopped
+//! when its guard drops, also on panic: clients are killed, the sshd listener and all its
+//! descendants (per-connection sshd, the user's shell, xsh) are killed by pid. The users and
+//! groups the tests create are removed when the last server of the last test process using them
+//! goes (see [`Accounts`]). Nothing here asserts on timing: waits have generous deadlines.
 
 #![allow(dead_code)]
+
+#[path = "../common/mod.rs"]
+pub mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -49,13 +54,13 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
-/// Starts an sshd, or prints SKIP and returns from the test.
+/// Starts an sshd, or says why it cannot and returns from the test (a failure under CI).
 #[macro_export]
 macro_rules! sshd_or_skip {
     () => {
         match ssh_support::skip_reason() {
             Some(why) => {
-                eprintln!("SKIP: {why}");
+                ssh_support::common::cannot_run(&why);
                 return;
             }
             None => ssh_support::SshServer::start(),
@@ -77,7 +82,8 @@ fn run(cmd: &mut Command) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn exists(db: &str, name: &str) -> bool {
+/// Whether `getent DB NAME` finds the account.
+pub fn exists(db: &str, name: &str) -> bool {
     Command::new("getent")
         .args([db, name])
         .stdout(Stdio::null())
@@ -101,14 +107,157 @@ fn create(what: &str, name: &str, db: &str, cmd: &mut dyn FnMut() -> Command) {
     }
 }
 
-/// Creates the groups and users the tests log in as; existing ones are left alone.
-pub fn ensure_users() {
-    static ONCE: Mutex<bool> = Mutex::new(false);
-    let mut done = ONCE.lock().unwrap_or_else(|p| p.into_inner());
-    if *done {
-        return;
+/// The test accounts (groups `xsh-admin`, `xsh-readonly`, users `xshadm`, `xshro`), shared by
+/// every server of every test process on the machine.
+///
+/// A process holds them while any of its [`SshServer`]s lives ([`Accounts::acquire`] returns a
+/// lease; the last lease dropped, also when a test panics, releases them). Across processes a
+/// shared `flock` on `in-use` says "in use", and `mutate` serializes creating and removing: the
+/// last process to release (its exclusive try-lock on `in-use` succeeds) removes what the tests
+/// created. Only accounts the tests created are removed: they are listed in `created` (in
+/// /var/tmp, which outlives a reboot, so a killed run's leftovers go with the next run);
+/// accounts that existed before are left alone.
+pub struct Accounts;
+
+const ACCOUNTS_DIR: &str = "/var/tmp/xsh-test-accounts";
+
+struct Held {
+    leases: usize,
+    in_use: Option<nix::fcntl::Flock<std::fs::File>>,
+}
+
+static HELD: Mutex<Held> = Mutex::new(Held {
+    leases: 0,
+    in_use: None,
+});
+
+/// A hold on the test accounts; dropping the last one of the process releases them.
+pub struct AccountsLease(());
+
+impl Drop for AccountsLease {
+    fn drop(&mut self) {
+        Accounts::release();
     }
+}
+
+fn lock_file(name: &str, arg: nix::fcntl::FlockArg) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let _ = std::fs::create_dir_all(ACCOUNTS_DIR);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(Path::new(ACCOUNTS_DIR).join(name))
+        .unwrap_or_else(|e| panic!("open {ACCOUNTS_DIR}/{name}: {e}"));
+    nix::fcntl::Flock::lock(f, arg).ok()
+}
+
+fn created_list() -> PathBuf {
+    Path::new(ACCOUNTS_DIR).join("created")
+}
+
+/// `(kind, name)` lines of the accounts the tests created.
+pub fn read_created() -> Vec<(String, String)> {
+    std::fs::read_to_string(created_list())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect()
+}
+
+fn record_created(kind: &str, name: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(created_list())
+        .expect("open the created-accounts list");
+    writeln!(f, "{kind} {name}").expect("record a created account");
+    f.sync_all().expect("sync the created-accounts list");
+}
+
+impl Accounts {
+    /// Makes sure the accounts exist and holds them until the lease drops.
+    pub fn acquire() -> AccountsLease {
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        if held.leases == 0 {
+            let _mutate = lock_file("mutate", nix::fcntl::FlockArg::LockExclusive)
+                .expect("lock the test accounts");
+            ensure_users();
+            held.in_use = Some(
+                lock_file("in-use", nix::fcntl::FlockArg::LockShared)
+                    .expect("share the test accounts"),
+            );
+        }
+        held.leases += 1;
+        AccountsLease(())
+    }
+
+    fn release() {
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        held.leases = held.leases.saturating_sub(1);
+        if held.leases > 0 {
+            return;
+        }
+        let Some(_mutate) = lock_file("mutate", nix::fcntl::FlockArg::LockExclusive) else {
+            return;
+        };
+        drop(held.in_use.take());
+        // Another test process still holds them: it removes them when it is done.
+        let Some(_alone) = lock_file("in-use", nix::fcntl::FlockArg::LockExclusiveNonblock) else {
+            return;
+        };
+        remove_created();
+    }
+}
+
+/// Whether another process holds the test accounts (its shared lock on `in-use`).
+pub fn accounts_held_elsewhere() -> bool {
+    let _mutate = lock_file("mutate", nix::fcntl::FlockArg::LockExclusive);
+    lock_file("in-use", nix::fcntl::FlockArg::LockExclusiveNonblock).is_none()
+}
+
+/// Removes the recorded accounts (users first: their groups cannot go while they exist).
+fn remove_created() {
+    let created = read_created();
+    let mut left = Vec::new();
+    for kind in ["user", "group"] {
+        for (k, name) in created.iter().filter(|(k, _)| k == kind) {
+            let db = if k == "user" { "passwd" } else { "group" };
+            let start = Instant::now();
+            while exists(db, name) {
+                // -f: a session process killed a moment ago may not have exited yet.
+                let mut c = if k == "user" {
+                    let mut c = Command::new("userdel");
+                    c.args(["-f", "-r", name.as_str()]);
+                    c
+                } else {
+                    let mut c = Command::new("groupdel");
+                    c.arg(name.as_str());
+                    c
+                };
+                if let Err(e) = run(&mut c) {
+                    if start.elapsed() > DEADLINE {
+                        eprintln!("cannot remove test {k} {name}: {e}");
+                        left.push((k.clone(), name.clone()));
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+    let text: String = left.iter().map(|(k, n)| format!("{k} {n}\n")).collect();
+    std::fs::write(created_list(), text).expect("rewrite the created-accounts list");
+}
+
+/// Creates the groups and users the tests log in as (recording what it created); existing ones
+/// are left alone. Called under the `mutate` lock.
+fn ensure_users() {
     for g in [ADMIN_GROUP, READONLY_GROUP] {
+        if exists("group", g) {
+            continue;
+        }
+        record_created("group", g);
         create("group", g, "group", &mut || {
             let mut c = Command::new("groupadd");
             c.arg(g);
@@ -119,17 +268,26 @@ pub fn ensure_users() {
         if exists("passwd", u) {
             continue;
         }
+        record_created("user", u);
         create("user", u, "passwd", &mut || {
             // A home folder, or sshd prints "Could not chdir to home directory" into the PTY.
             let mut c = Command::new("useradd");
-            c.args(["-m", "-s", "/bin/bash", "-G", g, u]);
+            c.args([
+                "-m",
+                "-s",
+                "/bin/bash",
+                "-c",
+                "xsh test account",
+                "-G",
+                g,
+                u,
+            ]);
             c
         });
         // useradd leaves the account locked ("!"), and sshd without PAM refuses locked accounts
         // even for public keys; "*" is unlocked with no usable password.
         run(Command::new("usermod").args(["-p", "*", u])).expect("unlock test user");
     }
-    *done = true;
 }
 
 fn chmod(p: &Path, mode: u32) {
@@ -205,6 +363,8 @@ fn kill_pid(pid: i32) {
 /// of its sessions.
 pub struct SshServer {
     sshd: Option<Child>,
+    /// Dropped after `stop` (fields drop after `Drop::drop`), when no session process is left.
+    _accounts: AccountsLease,
     pub port: u16,
     /// The temp ROOT the sessions use (`XSH_ROOT`).
     pub root: PathBuf,
@@ -218,7 +378,8 @@ pub struct SshServer {
 impl SshServer {
     /// Starts sshd with the shipped snippet; panics (with sshd's log) when it does not come up.
     pub fn start() -> SshServer {
-        ensure_users();
+        // Held by a local first, so a start that panics releases the accounts too.
+        let accounts = Accounts::acquire();
         let dir = tempfile::Builder::new()
             .prefix("xsh-sshd-")
             .tempdir()
@@ -270,6 +431,7 @@ impl SshServer {
                 Ok(()) => {
                     return SshServer {
                         sshd: Some(child),
+                        _accounts: accounts,
                         port,
                         root,
                         bin,

@@ -1,0 +1,54 @@
+//! What a test needs from the machine (a tool, root), said once for every test binary: outside CI
+//! a test that cannot run prints a visible `SKIPPED: reason` on stderr and returns; under
+//! `CI=true` it fails, so no check passes in CI by not running.
+//!
+//! Included by path (`#[path = "common/mod.rs"] mod common;`) from the test crates and the
+//! support modules that need it.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// `CI=true` (or `1`), as CI systems and `.ci/run` set it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// A test that cannot run here: under CI a failure (panics with `reason`), otherwise a visible
+/// skip. Call it and return.
+pub fn cannot_run(reason: &str) {
+    if in_ci() {
+        panic!("CI=true and this test cannot run: {reason}");
+    }
+    // Straight to the stream, not `eprintln!`: the test harness swallows what a passing test
+    // prints, and a skip must be seen.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}
+
+/// `true` when `tool` runs (`tool ARG` starts, whatever it answers); otherwise [`cannot_run`]
+/// naming the Debian package, and `false`.
+pub fn require_tool(tool: &str, probe_arg: &str, package: &str) -> bool {
+    let runs = Command::new(tool)
+        .arg(probe_arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !runs {
+        cannot_run(&format!(
+            "`{tool}` is not installed (apt-get install {package})"
+        ));
+    }
+    runs
+}
+
+/// `true` when running as root; otherwise [`cannot_run`] with `why`, and `false`.
+pub fn require_root(why: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        cannot_run(&format!("needs root ({why})"));
+    }
+    root
+}
