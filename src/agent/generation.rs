@@ -59,7 +59,8 @@ pub struct Generation {
     pub client_verify_error: String,
     pub server_serial: String,
     pub client_serial: String,
-    pub client_ekus: String,
+    /// The client store leaf's EKU extension (typed: the zone hints ask the policy about it).
+    pub client_ekus: crate::certs::Ekus,
     pub ca_count: usize,
     pub zones: Vec<ZoneSpec>,
     /// Content hash of the files this generation was built from.
@@ -124,13 +125,10 @@ fn zone_value(cfg: &Config, id: u32, leaf: &str) -> String {
         .unwrap_or_default()
 }
 
-fn serial_of(chain: &[CertificateDer<'_>]) -> (String, String) {
+fn serial_of(chain: &[CertificateDer<'_>]) -> (String, crate::certs::Ekus) {
     match chain.first().map(|c| decode(c, UnixTime::now())) {
-        Some(Ok(i)) => (
-            i.serial,
-            i.ekus.map(|e| e.join(",")).unwrap_or_else(|| "none".into()),
-        ),
-        _ => (String::new(), String::new()),
+        Some(Ok(i)) => (i.serial, i.ekus),
+        _ => (String::new(), crate::certs::Ekus::default()),
     }
 }
 

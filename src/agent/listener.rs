@@ -157,7 +157,7 @@ pub fn describe(der: &[u8]) -> String {
             i.serial,
             i.subject,
             i.issuer,
-            i.ekus.map(|e| e.join(",")).unwrap_or_else(|| "none".into())
+            i.ekus.names(",")
         ),
         Err(_) => "undecodable certificate".into(),
     }

@@ -13,6 +13,7 @@ use tokio_rustls::TlsConnector;
 use super::generation::{Generation, ZoneSpec};
 use super::report::ZoneState;
 use super::Shared;
+use crate::certs::policy::{self, EkuMode, Ekus, Role};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest answer line read from a peer.
@@ -62,6 +63,18 @@ pub async fn check_all(shared: Arc<Shared>) {
     shared.report.mark();
 }
 
+/// What the policy says about the client store leaf, as seen by a peer that checks it: a leaf
+/// without an EKU extension (any purpose) draws no hint, as the verifier accepts it.
+fn eku_hint(ekus: &Ekus) -> &'static str {
+    let on = policy::decide(Role::InboundClient, EkuMode::On, [ekus]);
+    let off = policy::decide(Role::InboundClient, EkuMode::Off, [ekus]);
+    match (on, off) {
+        (Ok(()), _) => "",
+        (Err(_), Ok(())) => "; the client store certificate is serverAuth-only (no clientAuth EKU): peers that check clientAuth reject it",
+        (Err(_), Err(_)) => "; the client store certificate lists neither clientAuth nor serverAuth: every peer rejects it as a TLS client",
+    }
+}
+
 fn explain(err: &str, gen: &Generation) -> String {
     let lower = err.to_ascii_lowercase();
     if lower.contains("alert")
@@ -70,13 +83,7 @@ fn explain(err: &str, gen: &Generation) -> String {
             || lower.contains("decrypt")
             || lower.contains("handshake"))
     {
-        let eku_hint = if gen.client_ekus.contains("serverAuth")
-            && !gen.client_ekus.contains("clientAuth")
-        {
-            "; the client store certificate is serverAuth-only (no clientAuth EKU): peers that check clientAuth reject it"
-        } else {
-            ""
-        };
+        let eku_hint = eku_hint(&gen.client_ekus);
         // The alert says what the peer held against the certificate (our own listener sends
         // unsupported_certificate for the EKU rule, unknown_ca for trust).
         let why = if lower.contains("unsupportedcertificate") {
@@ -92,7 +99,8 @@ fn explain(err: &str, gen: &Generation) -> String {
         };
         return format!(
             "peer rejected this node's client certificate (serial {}, EKUs {}): {why}{err}{eku_hint}",
-            gen.client_serial, gen.client_ekus
+            gen.client_serial,
+            gen.client_ekus.names(",")
         );
     }
     if lower.contains("unknownissuer") || lower.contains("invalid peer certificate") {
@@ -251,5 +259,15 @@ mod tests {
         peer.write_all(b"SIP/2.0 200 OK\r\n").await.expect("write");
         let mut r = BufReader::new(ours);
         assert_eq!(read_line(&mut r).await.unwrap(), "SIP/2.0 200 OK");
+    }
+
+    /// The zone hint asks the policy: no EKU extension (any purpose) draws none, like the verifier.
+    #[test]
+    fn zone_hint_agrees_with_the_policy() {
+        use crate::certs::Eku;
+        assert_eq!(eku_hint(&Ekus::Absent), "");
+        assert_eq!(eku_hint(&Ekus::Listed(vec![Eku::ClientAuth])), "");
+        assert!(eku_hint(&Ekus::Listed(vec![Eku::ServerAuth])).contains("serverAuth-only"));
+        assert!(eku_hint(&Ekus::Listed(vec![Eku::CodeSigning])).contains("neither"));
     }
 }

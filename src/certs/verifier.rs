@@ -221,4 +221,21 @@ mod tests {
             .is_err());
         assert!(server_verifier(&anchors).is_ok());
     }
+
+    /// No EKU extension = any purpose: accepted in On, Off and by the tunnel.
+    #[test]
+    fn certificate_without_eku_is_accepted_in_every_mode() {
+        let ca = TestCa::private_ca1().unwrap();
+        let anchors = Arc::new(TrustAnchors::from_pem(ca.root_pem().as_bytes()).unwrap());
+        let leaf = ca.issue(&LeafSpec::new("any", LeafEku::None)).unwrap();
+        let chain = parse_pem_certs(leaf.chain_pem.as_bytes()).unwrap();
+        for v in [
+            EkuClientVerifier::inbound(anchors.clone(), EkuMode::On),
+            EkuClientVerifier::inbound(anchors.clone(), EkuMode::Off),
+            EkuClientVerifier::tunnel(anchors.clone()),
+        ] {
+            let r = v.verify_client_cert(&chain[0], &chain[1..], UnixTime::now());
+            assert!(r.is_ok(), "{:?} {:?}: {r:?}", v.role(), v.mode());
+        }
+    }
 }
