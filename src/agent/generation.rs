@@ -219,7 +219,7 @@ pub fn build(
                     file: certs.join(file),
                     message: e.to_string(),
                 })?
-                .with_client_cert_verifier(Arc::new(super::listener::Capturing(verifier)))
+                .with_client_cert_verifier(Arc::new(super::listener::Recording(verifier)))
                 .with_single_cert(server_chain.clone(), server_key.clone_key())
                 .map_err(|e| BuildError {
                     file: certs.join(SERVER_CERT),

@@ -354,9 +354,36 @@ pub fn check_chain_with(
     now: UnixTime,
     revocation: Option<&Revocation>,
 ) -> Result<ChainInfo, EkuError> {
+    let presented = info::Presented::parse(end_entity.as_ref()).ok();
+    check_presented(
+        role,
+        end_entity,
+        presented.as_ref(),
+        intermediates,
+        anchors,
+        mode,
+        now,
+        revocation,
+    )
+}
+
+/// [`check_chain_with`] for a leaf whose fields were already read (`presented`, `None` when it
+/// does not parse), so a handshake reads the presented certificate once.
+#[allow(clippy::too_many_arguments)]
+pub fn check_presented(
+    role: Role,
+    end_entity: &CertificateDer<'_>,
+    presented: Option<&info::Presented>,
+    intermediates: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+    mode: EkuMode,
+    now: UnixTime,
+    revocation: Option<&Revocation>,
+) -> Result<ChainInfo, EkuError> {
     if anchors.is_empty() {
         return Err(EkuError::NoTrustAnchors);
     }
+    let leaf_subject = || presented.map(|p| p.subject.clone()).unwrap_or_default();
     let effective = role.effective_mode(mode);
     let ee = EndEntityCert::try_from(end_entity).map_err(|e| EkuError::BadEncoding {
         detail: format!("client certificate: {e:?}"),
@@ -382,7 +409,7 @@ pub fn check_chain_with(
             // No CRL installed at all: every status is unknown, so the fallback decides alone.
             Err(_) if r.deny_unknown => {
                 return Err(EkuError::RevocationUnknown {
-                    subject: info::subject_name(end_entity.as_ref()).unwrap_or_default(),
+                    subject: leaf_subject(),
                 })
             }
             Err(_) => None,
@@ -407,10 +434,9 @@ pub fn check_chain_with(
                 .index_of(path.anchor())
                 .and_then(|i| anchors.subject_name(i))
                 .unwrap_or_default();
-            let leaf_ekus = info::ekus(end_entity.as_ref()).unwrap_or_default();
             Ok(ChainInfo {
-                subject: info::subject_name(end_entity.as_ref()).unwrap_or_default(),
-                leaf_ekus,
+                subject: leaf_subject(),
+                leaf_ekus: presented.map(|p| p.ekus.clone()).unwrap_or_default(),
                 intermediates: inters,
                 anchor,
                 role,

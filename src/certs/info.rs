@@ -49,6 +49,44 @@ pub struct CertInfo {
     pub is_ca: bool,
 }
 
+/// The certificate a peer presented, as logs and status name it. Read once per handshake (by
+/// the verifier) and carried with that connection's outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presented {
+    /// Colon-separated upper-case hex, as [`CertInfo::serial`].
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    pub ekus: Ekus,
+}
+
+impl Presented {
+    /// Reads the fields of a DER certificate (one parse).
+    pub fn parse(der: &[u8]) -> Result<Presented, CertError> {
+        let (_, x) = X509Certificate::from_der(der).map_err(|e| CertError::BadCertificate {
+            index: 1,
+            detail: e.to_string().to_lowercase(),
+        })?;
+        Ok(Presented {
+            serial: colon_hex(x.raw_serial()),
+            subject: x.subject().to_string(),
+            issuer: x.issuer().to_string(),
+            ekus: ekus_of(&x)?,
+        })
+    }
+
+    /// `serial=.. subject=".." issuer=".." ekus=..`, the shape of status and log lines.
+    pub fn describe(&self) -> String {
+        format!(
+            "serial={} subject=\"{}\" issuer=\"{}\" ekus={}",
+            self.serial,
+            self.subject,
+            self.issuer,
+            self.ekus.names(",")
+        )
+    }
+}
+
 /// Parse every `CERTIFICATE` block of a PEM input; other blocks are ignored.
 /// Each certificate is checked to be parseable X.509.
 pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CertError> {

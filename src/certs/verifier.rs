@@ -14,8 +14,9 @@ use rustls::{
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::anchors::TrustAnchors;
-use super::eku::{check_chain_with, EkuError, EkuMode, Revocation, Role, ALGORITHMS};
+use super::eku::{check_presented, ChainInfo, EkuError, EkuMode, Revocation, Role, ALGORITHMS};
 use super::error::CertError;
+use super::info::Presented;
 
 /// A `ClientCertVerifier` applying the EKU checking mode. Client
 /// authentication is mandatory; the CertificateRequest carries the trusted
@@ -78,6 +79,47 @@ impl EkuClientVerifier {
     pub fn role(&self) -> Role {
         self.role
     }
+
+    /// The decision on a presented chain, with the leaf's fields as read for it (`None` when
+    /// the leaf does not parse): what a listener logs for this connection.
+    pub fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> (Option<Presented>, Result<ChainInfo, EkuError>) {
+        let presented = Presented::parse(end_entity.as_ref()).ok();
+        let result = check_presented(
+            self.role,
+            end_entity,
+            presented.as_ref(),
+            intermediates,
+            &self.anchors,
+            self.mode,
+            now,
+            self.revocation.as_deref(),
+        );
+        (presented, result)
+    }
+
+    /// The error handed to rustls for a refusal `e`: its variant decides the alert the peer
+    /// receives, so a peer learns whether its certificate's purpose (`unsupported_certificate`),
+    /// its issuer (`unknown_ca`) or its validity (`certificate_expired`) was refused. Refusals
+    /// with no closer variant carry `e` itself (see [`eku_error_of`]).
+    pub fn rejection(e: EkuError) -> rustls::Error {
+        use CertificateError as C;
+        let variant = match &e {
+            e if e.is_eku_policy() => C::InvalidPurpose,
+            EkuError::Expired { .. } => C::Expired,
+            EkuError::NotYetValid { .. } => C::NotValidYet,
+            EkuError::UntrustedIssuer { .. } | EkuError::NoTrustAnchors => C::UnknownIssuer,
+            EkuError::BadSignature { .. } => C::BadSignature,
+            EkuError::Revoked { .. } => C::Revoked,
+            EkuError::RevocationUnknown { .. } => C::UnknownRevocationStatus,
+            _ => C::Other(OtherError(Arc::new(ClientCertRejected(e)))),
+        };
+        rustls::Error::InvalidCertificate(variant)
+    }
 }
 
 /// The error placed in `CertificateError::Other` on rejection. Its `Debug`
@@ -134,15 +176,7 @@ impl ClientCertVerifier for EkuClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match check_chain_with(
-            self.role,
-            end_entity,
-            intermediates,
-            &self.anchors,
-            self.mode,
-            now,
-            self.revocation.as_deref(),
-        ) {
+        match self.check(end_entity, intermediates, now).1 {
             Ok(info) => {
                 tracing::debug!(subject = %info.subject, mode = %info.mode, "client certificate accepted");
                 Ok(ClientCertVerified::assertion())
