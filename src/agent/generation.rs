@@ -211,6 +211,8 @@ pub fn build(
     } else {
         EkuMode::On
     };
+    let on = |w: &str| !cfg_value(&cfg, w).eq_ignore_ascii_case("off");
+    let tickets = cfg_value(&cfg, "SIP TLS SessionTickets Mode").eq_ignore_ascii_case("on");
     let server_cfg =
         |verifier: EkuClientVerifier, file: &str| -> Result<Arc<ServerConfig>, BuildError> {
             let mut c = ServerConfig::builder_with_provider(provider())
@@ -228,6 +230,8 @@ pub fn build(
             // Resumption skips the verifier, so sessions live and die with this generation: a fresh
             // cache per generation means a mode switch always forces a full handshake.
             c.session_storage = ServerSessionMemoryCache::new(1024);
+            // TLS 1.3 tickets only when asked for: unused ones cost a write and a cache slot each.
+            c.send_tls13_tickets = usize::from(tickets);
             Ok(Arc::new(c))
         };
     // Revocation: installed CRLs, checked in every handshake when both switches are On. OCSP
@@ -254,12 +258,17 @@ pub fn build(
         })?;
         Some(Arc::new(r))
     };
+    let ca_names = on("SIP TLS CertificateRequest CANames Mode");
     let sip = server_cfg(
-        EkuClientVerifier::inbound(anchors.clone(), mode).with_revocation(revocation.clone()),
+        EkuClientVerifier::inbound(anchors.clone(), mode)
+            .with_revocation(revocation.clone())
+            .with_ca_names(ca_names),
         SERVER_CERT,
     )?;
     let tunnel = server_cfg(
-        EkuClientVerifier::tunnel(anchors.clone()).with_revocation(revocation),
+        EkuClientVerifier::tunnel(anchors.clone())
+            .with_revocation(revocation)
+            .with_ca_names(ca_names),
         SERVER_CERT,
     )?;
     let client_builder =
@@ -285,7 +294,6 @@ pub fn build(
     };
     let client_unverified = client_builder(Arc::new(AcceptAnyServer))?;
     let port = |w: &str| cfg_value(&cfg, w).parse::<u16>().ok();
-    let on = |w: &str| !cfg_value(&cfg, w).eq_ignore_ascii_case("off");
     let listen = ListenSpec {
         address: cfg_value(&cfg, "Agent Listen Address"),
         sip_port: port("SIP TLS Port").filter(|_| on("SIP TLS Mode")),

@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use super::report::{ListenerStats, RejectKind};
 use super::Shared;
 use crate::certs::info::Presented;
-use crate::certs::{EkuClientVerifier, EkuError};
+use crate::certs::{EkuClientVerifier, EkuError, EkuMode};
 
 /// Which listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +127,22 @@ pub fn describe(der: &[u8]) -> String {
     }
 }
 
+/// One line of `handshakes.log`. Fields in name order: the bytes stay those of the earlier
+/// JSON-map records.
+#[derive(serde::Serialize)]
+struct Record<'a> {
+    decision: &'static str,
+    generation: u64,
+    listener: &'static str,
+    mode: &'static str,
+    peer: SocketAddr,
+    presented_by_peer: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    sent_server_serial: &'a str,
+    time: String,
+}
+
 /// Why a handshake failed, for the log line and the counters: the verifier's own outcome for
 /// this connection when it ran, else the class of the rustls error (by variant).
 fn refusal(outcome: Option<&Outcome>, err: &std::io::Error) -> (String, RejectKind, String) {
@@ -227,9 +243,10 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
     )
     .await;
     let outcome = slot.lock().ok().and_then(|mut s| s.take());
-    let mode = match kind {
-        Kind::Sip => gen.mode.to_string(),
-        Kind::Tunnel => "always clientAuth".to_string(),
+    let mode = match (kind, gen.mode) {
+        (Kind::Sip, EkuMode::On) => "On",
+        (Kind::Sip, EkuMode::Off) => "Off",
+        (Kind::Tunnel, _) => "always clientAuth",
     };
     let mut tls = match res {
         Err(_) => {
@@ -247,12 +264,18 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
             let (reason, kind_of, cert) = refusal(outcome.as_ref(), &e);
             let text = format!("peer={peer} {cert} reason=\"{reason}\"");
             st.reject(kind_of, text);
-            shared.report.handshake(&serde_json::json!({
-                "time": crate::store::now_rfc3339(), "listener": kind.name(), "peer": peer.to_string(),
-                "decision": "rejected", "reason": reason, "presented_by_peer": cert,
-                "sent_server_serial": gen.server_serial, "generation": gen.number, "mode": mode,
-            }));
-            shared.report.event(
+            shared.report.handshake(&Record {
+                decision: "rejected",
+                generation: gen.number,
+                listener: kind.name(),
+                mode,
+                peer,
+                presented_by_peer: &cert,
+                reason: Some(&reason),
+                sent_server_serial: &gen.server_serial,
+                time: crate::store::now_rfc3339(),
+            });
+            shared.report.handshake_event(
                 kind.name(),
                 "ERROR",
                 &format!("TLS handshake from {peer} rejected: {reason}"),
@@ -278,11 +301,17 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
     if let Ok(mut l) = st.last_accepted.lock() {
         *l = format!("peer={peer} {peer_cert}");
     }
-    shared.report.handshake(&serde_json::json!({
-        "time": crate::store::now_rfc3339(), "listener": kind.name(), "peer": peer.to_string(),
-        "decision": "accepted", "presented_by_peer": peer_cert,
-        "sent_server_serial": gen.server_serial, "generation": gen.number, "mode": mode,
-    }));
+    shared.report.handshake(&Record {
+        decision: "accepted",
+        generation: gen.number,
+        listener: kind.name(),
+        mode,
+        peer,
+        presented_by_peer: &peer_cert,
+        reason: None,
+        sent_server_serial: &gen.server_serial,
+        time: crate::store::now_rfc3339(),
+    });
     shared.report.mark();
     drop(gen);
     match kind {
