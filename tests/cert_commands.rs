@@ -300,13 +300,37 @@ fn upload_as_client_copies_a_server_auth_only_certificate() {
     assert_eq!(val(&s, "ExtendedKeyUsage"), "serverAuth");
 }
 
+/// One answer for a certificate without an EKU extension (any purpose, as the verifier, OpenSSL
+/// and webpki say): Client Upload takes it, Server Upload with AlsoAsClient does not warn about
+/// clientAuth, and the client store shows it as any purpose.
+#[test]
+fn client_upload_without_eku_extension_is_accepted() {
+    let n = Node::new();
+    let ca1 = TestCa::private_ca1().unwrap();
+    n.trust(ca1.root_pem());
+    let l = leaf(&ca1, "any.example", LeafEku::None);
+    let r = n.upload("Client", &l, "");
+    assert_eq!(r["status"], "OK", "{r}");
+    let s = n.ok("xcommand Security Certificates Client Show", None);
+    assert_eq!(
+        val(&s, "ExtendedKeyUsage"),
+        "none (no extended key usage extension: any purpose)"
+    );
+    let l = leaf(&ca1, "both.example", LeafEku::None);
+    let r = n.upload("Server", &l, "AlsoAsClient: True");
+    assert_eq!(r["status"], "OK", "{r}");
+    assert!(!r.to_string().contains("without clientAuth"), "{r}");
+}
+
 #[test]
 fn client_upload_without_client_auth_is_refused_with_the_product_message() {
     let n = Node::new();
     let ca2 = TestCa::public_ca2().unwrap();
     n.trust(ca2.root_pem());
     let (cert, key) = (n.read("client.pem"), n.read("clientprivkey.pem"));
-    for eku in [LeafEku::ServerAuth, LeafEku::None, LeafEku::CodeSigningOnly] {
+    // No EKU extension is any purpose (domain.md §4): that one goes in, see
+    // `client_upload_without_eku_extension_is_accepted`.
+    for eku in [LeafEku::ServerAuth, LeafEku::CodeSigningOnly] {
         let l = leaf(&ca2, "edge.example", eku);
         assert_eq!(
             n.err(&n.upload_line("Client", &l, ""), None),

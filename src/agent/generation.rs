@@ -59,7 +59,8 @@ pub struct Generation {
     pub client_verify_error: String,
     pub server_serial: String,
     pub client_serial: String,
-    pub client_ekus: String,
+    /// The client store leaf's EKU extension (typed: the zone hints ask the policy about it).
+    pub client_ekus: crate::certs::Ekus,
     pub ca_count: usize,
     pub zones: Vec<ZoneSpec>,
     /// Content hash of the files this generation was built from.
@@ -117,13 +118,10 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn serial_of(chain: &[CertificateDer<'_>]) -> (String, String) {
+fn serial_of(chain: &[CertificateDer<'_>]) -> (String, crate::certs::Ekus) {
     match chain.first().map(|c| decode(c, UnixTime::now())) {
-        Some(Ok(i)) => (
-            i.serial,
-            i.ekus.map(|e| e.join(",")).unwrap_or_else(|| "none".into()),
-        ),
-        _ => (String::new(), String::new()),
+        Some(Ok(i)) => (i.serial, i.ekus),
+        _ => (String::new(), crate::certs::Ekus::default()),
     }
 }
 
@@ -248,14 +246,17 @@ fn server_config(
     verifier: EkuClientVerifier,
     chain: &[CertificateDer<'static>],
     key: &PrivateKeyDer<'static>,
+    tickets: bool,
 ) -> Result<Arc<ServerConfig>, BuildError> {
     let mut c = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| err(certs.join(SERVER_CERT), e))?
-        .with_client_cert_verifier(Arc::new(super::listener::Capturing(verifier)))
+        .with_client_cert_verifier(Arc::new(super::listener::Recording(verifier)))
         .with_single_cert(chain.to_vec(), key.clone_key())
         .map_err(|e| err(certs.join(SERVER_CERT), e))?;
     c.session_storage = ServerSessionMemoryCache::new(1024);
+    // TLS 1.3 tickets only when asked for: unused ones cost a write and a cache slot each.
+    c.send_tls13_tickets = usize::from(tickets);
     Ok(Arc::new(c))
 }
 
@@ -294,17 +295,26 @@ pub fn build(
         .map_err(|e| err(certs.join(CLIENT_CERT), e))?;
     let mode = eku_mode(&cfg);
     let revocation = revocation(root, &cfg)?;
+    let tls = cfg.sip().tls();
+    let tickets = tls.session_tickets().mode() == OnOff::On;
+    let ca_names = tls.certificate_request().ca_names().mode() == OnOff::On;
     let sip = server_config(
         &certs,
-        EkuClientVerifier::inbound(anchors.clone(), mode).with_revocation(revocation.clone()),
+        EkuClientVerifier::inbound(anchors.clone(), mode)
+            .with_revocation(revocation.clone())
+            .with_ca_names(ca_names),
         &server_chain,
         &server_key,
+        tickets,
     )?;
     let tunnel = server_config(
         &certs,
-        EkuClientVerifier::tunnel(anchors.clone()).with_revocation(revocation),
+        EkuClientVerifier::tunnel(anchors.clone())
+            .with_revocation(revocation)
+            .with_ca_names(ca_names),
         &server_chain,
         &server_key,
+        tickets,
     )?;
     let (client_verified, client_verify_error) = match crate::certs::server_verifier(&anchors) {
         Ok(v) => (

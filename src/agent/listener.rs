@@ -3,10 +3,9 @@
 //! even if a reload swaps in another meanwhile. After the handshake: SIP answers `OPTIONS` with
 //! `200 OK` and anything else with `501`; the tunnel greets and echoes.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -17,8 +16,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::report::{ListenerStats, RejectKind};
 use super::Shared;
-use crate::certs::verifier::eku_error_of;
-use crate::certs::{decode, EkuClientVerifier};
+use crate::certs::info::Presented;
+use crate::certs::{EkuClientVerifier, EkuError, EkuMode};
 
 /// Which listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,65 +35,39 @@ impl Kind {
     }
 }
 
-/// One refusal as the verifier saw it: the error handed to rustls (its text is the key the
-/// listener finds it by), the certificate, and the precise reason and class.
-struct Rejection {
-    text: String,
-    der: Vec<u8>,
-    reason: String,
-    kind: RejectKind,
+/// What the verifier saw and decided on one connection: the presented leaf (read once: serial,
+/// subject, issuer, EKUs) and the decision with its typed reason.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub presented: Option<Presented>,
+    pub decision: Result<(), EkuError>,
 }
 
-/// Rejected certificates, captured by the verifier so the listener can say which certificate was
-/// refused (the handshake error alone carries only the reason). Only the rejection path locks.
-type Captured = Mutex<VecDeque<Rejection>>;
-
-/// The error handed to rustls for a refusal. Its variant decides the alert the peer receives, so
-/// a peer learns whether its certificate's purpose (`unsupported_certificate`), its issuer
-/// (`unknown_ca`) or its validity (`certificate_expired`) was refused; our own logs keep the
-/// precise text.
-fn precise(err: rustls::Error) -> (rustls::Error, String, RejectKind) {
-    use crate::certs::EkuError as E;
-    use rustls::CertificateError as C;
-    let Some(ek) = eku_error_of(&err) else {
-        let kind = match err {
-            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
-                RejectKind::Chain
-            }
-            _ => RejectKind::Other,
-        };
-        let reason = err.to_string();
-        return (err, reason, kind);
-    };
-    let reason = ek.to_string();
-    let (variant, kind) = match ek {
-        e if e.is_eku_policy() => (Some(C::InvalidPurpose), RejectKind::Eku),
-        E::Expired { .. } => (Some(C::Expired), RejectKind::Chain),
-        E::NotYetValid { .. } => (Some(C::NotValidYet), RejectKind::Chain),
-        E::UntrustedIssuer { .. } | E::NoTrustAnchors => {
-            (Some(C::UnknownIssuer), RejectKind::Chain)
+impl Outcome {
+    fn cert(&self) -> String {
+        match &self.presented {
+            Some(p) => p.describe(),
+            None => "undecodable certificate".into(),
         }
-        E::BadSignature { .. } => (Some(C::BadSignature), RejectKind::Chain),
-        E::Revoked { .. } => (Some(C::Revoked), RejectKind::Chain),
-        E::RevocationUnknown { .. } => (Some(C::UnknownRevocationStatus), RejectKind::Chain),
-        _ => (None, RejectKind::Chain),
-    };
-    match variant {
-        Some(v) => (rustls::Error::InvalidCertificate(v), reason, kind),
-        None => (err, reason, kind),
     }
 }
 
-fn captured() -> &'static Captured {
-    static C: OnceLock<Captured> = OnceLock::new();
-    C.get_or_init(|| Mutex::new(VecDeque::new()))
+/// One connection's outcome slot, filled by the verifier during that connection's handshake.
+type Slot = Arc<Mutex<Option<Outcome>>>;
+
+tokio::task_local! {
+    /// The slot of the connection whose handshake this task is driving. rustls calls the
+    /// verifier synchronously inside the poll of that connection's accept future (which runs in
+    /// the slot's scope), and a `ServerConfig`'s verifier cannot be swapped per connection, so
+    /// this is how the outcome reaches its own connection — never another's.
+    static OUTCOME: Slot;
 }
 
-/// The EKU verifier, remembering what it refused.
+/// The EKU verifier, recording its outcome in the slot of the connection it runs for.
 #[derive(Debug)]
-pub struct Capturing(pub EkuClientVerifier);
+pub struct Recording(pub EkuClientVerifier);
 
-impl ClientCertVerifier for Capturing {
+impl ClientCertVerifier for Recording {
     fn offer_client_auth(&self) -> bool {
         self.0.offer_client_auth()
     }
@@ -110,23 +83,20 @@ impl ClientCertVerifier for Capturing {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let e = match self.0.verify_client_cert(end_entity, intermediates, now) {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
+        let (presented, result) = self.0.check(end_entity, intermediates, now);
+        let (decision, out) = match result {
+            Ok(_) => (Ok(()), Ok(ClientCertVerified::assertion())),
+            Err(e) => (Err(e.clone()), Err(EkuClientVerifier::rejection(e))),
         };
-        let (out, reason, kind) = precise(e);
-        if let Ok(mut c) = captured().lock() {
-            c.push_back(Rejection {
-                text: out.to_string(),
-                der: end_entity.to_vec(),
-                reason,
-                kind,
-            });
-            while c.len() > 64 {
-                c.pop_front();
+        let _ = OUTCOME.try_with(|slot| {
+            if let Ok(mut s) = slot.lock() {
+                *s = Some(Outcome {
+                    presented,
+                    decision,
+                });
             }
-        }
-        Err(out)
+        });
+        out
     }
     fn verify_tls12_signature(
         &self,
@@ -151,16 +121,56 @@ impl ClientCertVerifier for Capturing {
 
 /// `serial=.. issuer=.. ekus=..` of a certificate, for status and logs.
 pub fn describe(der: &[u8]) -> String {
-    match decode(&CertificateDer::from(der.to_vec()), UnixTime::now()) {
-        Ok(i) => format!(
-            "serial={} subject=\"{}\" issuer=\"{}\" ekus={}",
-            i.serial,
-            i.subject,
-            i.issuer,
-            i.ekus.map(|e| e.join(",")).unwrap_or_else(|| "none".into())
-        ),
+    match Presented::parse(der) {
+        Ok(p) => p.describe(),
         Err(_) => "undecodable certificate".into(),
     }
+}
+
+/// One line of `handshakes.log`. Fields in name order: the bytes stay those of the earlier
+/// JSON-map records.
+#[derive(serde::Serialize)]
+struct Record<'a> {
+    decision: &'static str,
+    generation: u64,
+    listener: &'static str,
+    mode: &'static str,
+    peer: SocketAddr,
+    presented_by_peer: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    sent_server_serial: &'a str,
+    time: String,
+}
+
+/// Why a handshake failed, for the log line and the counters: the verifier's own outcome for
+/// this connection when it ran, else the class of the rustls error (by variant).
+fn refusal(outcome: Option<&Outcome>, err: &std::io::Error) -> (String, RejectKind, String) {
+    if let Some(o) = outcome {
+        if let Err(e) = &o.decision {
+            let kind = if e.is_eku_policy() {
+                RejectKind::Eku
+            } else {
+                RejectKind::Chain
+            };
+            return (e.to_string(), kind, o.cert());
+        }
+    }
+    let rerr = err
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<rustls::Error>());
+    let kind = match rerr {
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) => {
+            RejectKind::Chain
+        }
+        _ => RejectKind::Other,
+    };
+    let reason = rerr.map_or_else(|| err.to_string(), ToString::to_string);
+    let cert = match outcome {
+        Some(o) => o.cert(),
+        None => "no certificate presented".to_string(),
+    };
+    (reason, kind, cert)
 }
 
 /// Accept loop of one listener; ends when `stop` flips.
@@ -226,11 +236,17 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
     };
     let _ = stream.set_nodelay(true);
     let st = stats(&shared, kind);
-    let res =
-        tokio::time::timeout(gen.handshake_timeout, TlsAcceptor::from(cfg).accept(stream)).await;
-    let mode = match kind {
-        Kind::Sip => gen.mode.to_string(),
-        Kind::Tunnel => "always clientAuth".to_string(),
+    let slot: Slot = Arc::new(Mutex::new(None));
+    let res = tokio::time::timeout(
+        gen.handshake_timeout,
+        OUTCOME.scope(slot.clone(), TlsAcceptor::from(cfg).accept(stream)),
+    )
+    .await;
+    let outcome = slot.lock().ok().and_then(|mut s| s.take());
+    let mode = match (kind, gen.mode) {
+        (Kind::Sip, EkuMode::On) => "On",
+        (Kind::Sip, EkuMode::Off) => "Off",
+        (Kind::Tunnel, _) => "always clientAuth",
     };
     let mut tls = match res {
         Err(_) => {
@@ -245,35 +261,21 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
             return;
         }
         Ok(Err(e)) => {
-            let rerr = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-            // What the verifier refused, taken out of the capture (newest first).
-            let found = rerr.and_then(|r| {
-                let text = r.to_string();
-                let mut c = captured().lock().ok()?;
-                let at = c.iter().rposition(|x| x.text == text)?;
-                c.remove(at)
-            });
-            let (reason, kind_of, cert) = match found {
-                Some(x) => (x.reason, x.kind, describe(&x.der)),
-                None => {
-                    let (reason, kind) = match rerr {
-                        Some(r) => {
-                            let (_, reason, kind) = precise(r.clone());
-                            (reason, kind)
-                        }
-                        None => (e.to_string(), RejectKind::Other),
-                    };
-                    (reason, kind, "no certificate captured".to_string())
-                }
-            };
+            let (reason, kind_of, cert) = refusal(outcome.as_ref(), &e);
             let text = format!("peer={peer} {cert} reason=\"{reason}\"");
-            st.reject(kind_of, text.clone());
-            shared.report.handshake(&serde_json::json!({
-                "time": crate::store::now_rfc3339(), "listener": kind.name(), "peer": peer.to_string(),
-                "decision": "rejected", "reason": reason, "presented_by_peer": cert,
-                "sent_server_serial": gen.server_serial, "generation": gen.number, "mode": mode,
-            }));
-            shared.report.event(
+            st.reject(kind_of, text);
+            shared.report.handshake(&Record {
+                decision: "rejected",
+                generation: gen.number,
+                listener: kind.name(),
+                mode,
+                peer,
+                presented_by_peer: &cert,
+                reason: Some(&reason),
+                sent_server_serial: &gen.server_serial,
+                time: crate::store::now_rfc3339(),
+            });
+            shared.report.handshake_event(
                 kind.name(),
                 "ERROR",
                 &format!("TLS handshake from {peer} rejected: {reason}"),
@@ -283,23 +285,33 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
         }
         Ok(Ok(t)) => t,
     };
-    let peer_cert = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| describe(c))
-        .unwrap_or_default();
+    // A resumed session skips the verifier: then the certificate comes from the session.
+    let peer_cert = match outcome.and_then(|o| o.presented) {
+        Some(p) => p.describe(),
+        None => tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| describe(c))
+            .unwrap_or_default(),
+    };
     st.accepted
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if let Ok(mut l) = st.last_accepted.lock() {
         *l = format!("peer={peer} {peer_cert}");
     }
-    shared.report.handshake(&serde_json::json!({
-        "time": crate::store::now_rfc3339(), "listener": kind.name(), "peer": peer.to_string(),
-        "decision": "accepted", "presented_by_peer": peer_cert,
-        "sent_server_serial": gen.server_serial, "generation": gen.number, "mode": mode,
-    }));
+    shared.report.handshake(&Record {
+        decision: "accepted",
+        generation: gen.number,
+        listener: kind.name(),
+        mode,
+        peer,
+        presented_by_peer: &peer_cert,
+        reason: None,
+        sent_server_serial: &gen.server_serial,
+        time: crate::store::now_rfc3339(),
+    });
     shared.report.mark();
     drop(gen);
     match kind {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
+use rustls::AlertDescription;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -13,6 +14,7 @@ use tokio_rustls::TlsConnector;
 use super::generation::{Generation, ZoneSpec};
 use super::report::ZoneState;
 use super::Shared;
+use crate::certs::policy::{self, EkuMode, Ekus, Role};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest answer line read from a peer.
@@ -62,54 +64,100 @@ pub async fn check_all(shared: Arc<Shared>) {
     shared.report.mark();
 }
 
-fn explain(err: &str, gen: &Generation) -> String {
-    let lower = err.to_ascii_lowercase();
-    if lower.contains("alert")
-        && (lower.contains("certificate")
-            || lower.contains("unknownca")
-            || lower.contains("decrypt")
-            || lower.contains("handshake"))
-    {
-        let eku_hint = if gen.client_ekus.contains("serverAuth")
-            && !gen.client_ekus.contains("clientAuth")
-        {
-            "; the client store certificate is serverAuth-only (no clientAuth EKU): peers that check clientAuth reject it"
-        } else {
-            ""
-        };
-        // The alert says what the peer held against the certificate (our own listener sends
-        // unsupported_certificate for the EKU rule, unknown_ca for trust).
-        let why = if lower.contains("unsupportedcertificate") {
+/// What the policy says about the client store leaf, as seen by a peer that checks it: a leaf
+/// without an EKU extension (any purpose) draws no hint, as the verifier accepts it.
+fn eku_hint(ekus: &Ekus) -> &'static str {
+    let on = policy::decide(Role::InboundClient, EkuMode::On, [ekus]);
+    let off = policy::decide(Role::InboundClient, EkuMode::Off, [ekus]);
+    match (on, off) {
+        (Ok(()), _) => "",
+        (Err(_), Ok(())) => "; the client store certificate is serverAuth-only (no clientAuth EKU): peers that check clientAuth reject it",
+        (Err(_), Err(_)) => "; the client store certificate lists neither clientAuth nor serverAuth: every peer rejects it as a TLS client",
+    }
+}
+
+/// Why a zone check failed, as data: the rustls error (with the peer's alert) is kept typed so
+/// the reason is chosen by variant, never by the text of the error.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// The TLS layer failed: the peer's alert, or our verdict on its certificate.
+    Tls(rustls::Error),
+    /// Anything else (connect, name, time-out, closed connection), already worded.
+    Other(String),
+}
+
+impl Failure {
+    /// An I/O error from tokio-rustls: the rustls error inside it when there is one.
+    fn io(e: &std::io::Error) -> Failure {
+        match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(r) => Failure::Tls(r.clone()),
+            None => Failure::Other(e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Tls(e) => write!(f, "{e}"),
+            Failure::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// What the peer's alert says it held against this node's client certificate; `None` for an
+/// alert that is not about the certificate.
+fn alert_meaning(a: AlertDescription) -> Option<&'static str> {
+    use AlertDescription as A;
+    // Our own listener sends unsupported_certificate for the EKU rule and unknown_ca for trust.
+    Some(match a {
+        A::UnsupportedCertificate => {
             "the peer refused its extended key usage (it requires clientAuth); "
-        } else if lower.contains("unknownca") {
+        }
+        A::UnknownCA => {
             "the peer does not trust its issuer (add this node's CA to the peer's trusted CA list); "
-        } else if lower.contains("certificaterevoked") {
-            "the peer says it is revoked; "
-        } else if lower.contains("certificateexpired") {
-            "the peer says it is expired or not yet valid; "
-        } else {
-            ""
-        };
-        return format!(
-            "peer rejected this node's client certificate (serial {}, EKUs {}): {why}{err}{eku_hint}",
-            gen.client_serial, gen.client_ekus
-        );
+        }
+        A::CertificateRevoked => "the peer says it is revoked; ",
+        A::CertificateExpired => "the peer says it is expired or not yet valid; ",
+        A::BadCertificate
+        | A::CertificateUnknown
+        | A::CertificateRequired
+        | A::CertificateUnobtainable
+        | A::BadCertificateStatusResponse
+        | A::DecryptError
+        | A::HandshakeFailure => "",
+        _ => return None,
+    })
+}
+
+fn explain(err: &Failure, gen: &Generation) -> String {
+    match err {
+        Failure::Tls(rustls::Error::AlertReceived(a)) => match alert_meaning(*a) {
+            Some(why) => format!(
+                "peer rejected this node's client certificate (serial {}, EKUs {}): {why}{err}{}",
+                gen.client_serial,
+                gen.client_ekus.names(","),
+                eku_hint(&gen.client_ekus)
+            ),
+            None => err.to_string(),
+        },
+        Failure::Tls(rustls::Error::InvalidCertificate(_)) => {
+            format!("peer's server certificate is not trusted by this node's CA list: {err}")
+        }
+        _ => err.to_string(),
     }
-    if lower.contains("unknownissuer") || lower.contains("invalid peer certificate") {
-        return format!("peer's server certificate is not trusted by this node's CA list: {err}");
-    }
-    err.to_string()
 }
 
 async fn connect(
     gen: &Generation,
     z: &ZoneSpec,
     port: u16,
-) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), String> {
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), Failure> {
+    let other = Failure::Other;
     let cfg = if z.verify {
         match &gen.client_verified {
             Some(c) => c.clone(),
-            None => return Err(gen.client_verify_error.clone()),
+            None => return Err(other(gen.client_verify_error.clone())),
         }
     } else {
         gen.client_unverified.clone()
@@ -120,43 +168,43 @@ async fn connect(
         z.subject_name.clone()
     };
     let server_name = ServerName::try_from(name.clone())
-        .map_err(|_| format!("'{name}' is not a valid peer name"))?;
+        .map_err(|_| other(format!("'{name}' is not a valid peer name")))?;
     let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect((z.address.as_str(), port)))
         .await
-        .map_err(|_| format!("connect to {}:{port}: timed out", z.address))?
-        .map_err(|e| format!("connect to {}:{port}: {e}", z.address))?;
+        .map_err(|_| other(format!("connect to {}:{port}: timed out", z.address)))?
+        .map_err(|e| other(format!("connect to {}:{port}: {e}", z.address)))?;
     let _ = tcp.set_nodelay(true);
     let tls = tokio::time::timeout(
         IO_TIMEOUT,
         TlsConnector::from(cfg).connect(server_name, tcp),
     )
     .await
-    .map_err(|_| "TLS handshake timed out".to_string())?
-    .map_err(|e| e.to_string())?;
+    .map_err(|_| other("TLS handshake timed out".to_string()))?
+    .map_err(|e| Failure::io(&e))?;
     let peer_serial = tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|c| c.first())
-        .and_then(|c| crate::certs::decode(c, rustls::pki_types::UnixTime::now()).ok())
-        .map(|i| i.serial)
+        .and_then(|c| crate::certs::info::Presented::parse(c).ok())
+        .map(|p| p.serial)
         .unwrap_or_default();
     Ok((tls, peer_serial))
 }
 
 async fn read_line<S: tokio::io::AsyncRead + Unpin>(
     r: &mut BufReader<S>,
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     use tokio::io::AsyncReadExt;
     let mut line = String::new();
     // Capped: a peer streaming a line without end must not grow `line` without bound.
     let mut capped = r.take(MAX_LINE as u64);
     match tokio::time::timeout(IO_TIMEOUT, capped.read_line(&mut line)).await {
-        Err(_) => Err("no answer from the peer".into()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(0)) => Err("peer closed the connection".into()),
-        Ok(Ok(_)) if !line.ends_with('\n') && line.len() >= MAX_LINE => Err(format!(
-            "the peer's answer line is longer than {MAX_LINE} bytes"
+        Err(_) => Err(Failure::Other("no answer from the peer".into())),
+        Ok(Err(e)) => Err(Failure::io(&e)),
+        Ok(Ok(0)) => Err(Failure::Other("peer closed the connection".into())),
+        Ok(Ok(_)) if !line.ends_with('\n') && line.len() >= MAX_LINE => Err(Failure::Other(
+            format!("the peer's answer line is longer than {MAX_LINE} bytes"),
         )),
         Ok(Ok(_)) => Ok(line.trim_end().to_string()),
     }
@@ -186,7 +234,7 @@ pub async fn check_zone(gen: &Generation, z: &ZoneSpec) -> ZoneState {
                 n = gen.number
             );
             let res = match r.get_mut().write_all(req.as_bytes()).await {
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(Failure::io(&e)),
                 Ok(()) => read_line(&mut r).await,
             };
             match res {
@@ -246,10 +294,39 @@ mod tests {
         let mut r = BufReader::new(ours);
         let got = read_line(&mut r).await;
         let e = got.expect_err("an endless line must be refused");
-        assert!(e.contains("longer than"), "{e}");
+        assert!(e.to_string().contains("longer than"), "{e}");
         let (mut peer, ours) = tokio::io::duplex(1024);
         peer.write_all(b"SIP/2.0 200 OK\r\n").await.expect("write");
         let mut r = BufReader::new(ours);
         assert_eq!(read_line(&mut r).await.unwrap(), "SIP/2.0 200 OK");
+    }
+
+    /// The zone hint asks the policy: no EKU extension (any purpose) draws none, like the verifier.
+    #[test]
+    fn zone_hint_agrees_with_the_policy() {
+        use crate::certs::Eku;
+        assert_eq!(eku_hint(&Ekus::Absent), "");
+        assert_eq!(eku_hint(&Ekus::Listed(vec![Eku::ClientAuth])), "");
+        assert!(eku_hint(&Ekus::Listed(vec![Eku::ServerAuth])).contains("serverAuth-only"));
+        assert!(eku_hint(&Ekus::Listed(vec![Eku::CodeSigning])).contains("neither"));
+    }
+
+    /// Zone failures are classified by the rustls error variant and the alert code.
+    #[test]
+    fn failures_are_classified_by_variant() {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(AlertDescription::UnknownCA),
+        );
+        assert!(matches!(
+            Failure::io(&e),
+            Failure::Tls(rustls::Error::AlertReceived(AlertDescription::UnknownCA))
+        ));
+        let plain = std::io::Error::other("unknownca alert certificate");
+        assert!(matches!(Failure::io(&plain), Failure::Other(_)));
+        assert!(alert_meaning(AlertDescription::UnsupportedCertificate)
+            .unwrap()
+            .contains("extended key usage"));
+        assert_eq!(alert_meaning(AlertDescription::CloseNotify), None);
     }
 }

@@ -2,7 +2,9 @@
 //! (`ROOT/status/events.log`, the product's line shape), the handshake log
 //! (`ROOT/status/handshakes.log`: which certificate went out and came in, and the decision), and
 //! the status snapshot `ROOT/status/agent.json` that `xsh` renders. Counters are atomics; the
-//! handshake path never waits on a lock here except to record a rejection.
+//! handshake path never waits on a lock here except to record a rejection. Both logs are
+//! buffered: the handshake path only appends to memory, and [`Report::flush`] (the agent's
+//! 100 ms tick) and [`Report::retire`] (shutdown) write them, one `write()` per log.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
@@ -114,8 +116,20 @@ pub struct Report {
     pub extra: Mutex<BTreeMap<String, String>>,
     dirty: AtomicBool,
     events: Mutex<VecDeque<String>>,
-    handshakes: Mutex<Option<std::fs::File>>,
+    /// Lines of `events.log` not yet written.
+    events_out: Mutex<Vec<u8>>,
+    /// `handshakes.log` and its lines not yet written.
+    handshakes: Mutex<HandshakeLog>,
 }
+
+/// The handshake log: records pile up in `pending` and go out in one `write()` per flush.
+struct HandshakeLog {
+    file: Option<std::fs::File>,
+    pending: Vec<u8>,
+}
+
+/// Past this many pending bytes a log is written at once, so a burst cannot grow memory.
+const PENDING_LIMIT: usize = 256 * 1024;
 
 impl Report {
     pub fn new(root: &Path) -> Report {
@@ -138,7 +152,11 @@ impl Report {
             extra: Mutex::new(BTreeMap::new()),
             dirty: AtomicBool::new(true),
             events: Mutex::new(VecDeque::new()),
-            handshakes: Mutex::new(hs),
+            events_out: Mutex::new(Vec::new()),
+            handshakes: Mutex::new(HandshakeLog {
+                file: hs,
+                pending: Vec::new(),
+            }),
         }
     }
 
@@ -146,8 +164,22 @@ impl Report {
         self.dirty.store(true, Ordering::Release);
     }
 
-    /// Appends to the event log: `<time>\t<module>: Detail="..." Level="..."`.
+    /// Appends to the event log: `<time>\t<module>: Detail="..." Level="..."`, written at once
+    /// (with any lines still pending before it, so the order holds).
     pub fn event(&self, module: &str, level: &str, detail: &str) {
+        self.event_line(module, level, detail);
+        self.write_events();
+    }
+
+    /// [`Report::event`] from the handshake path: the line goes out with the next flush.
+    pub fn handshake_event(&self, module: &str, level: &str, detail: &str) {
+        if self.event_line(module, level, detail) >= PENDING_LIMIT {
+            self.write_events();
+        }
+    }
+
+    /// Queues one event line; returns the pending size.
+    fn event_line(&self, module: &str, level: &str, detail: &str) -> usize {
         let line = format!(
             "{}\t{module}: Detail={} Level=\"{level}\"",
             now_rfc3339(),
@@ -158,32 +190,64 @@ impl Report {
             "WARN" => tracing::warn!("{module}: {detail}"),
             _ => tracing::info!("{module}: {detail}"),
         }
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.root.join("status").join("events.log"))
-        {
-            let _ = writeln!(f, "{line}");
-        }
+        let pending = match self.events_out.lock() {
+            Ok(mut out) => {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+                out.len()
+            }
+            Err(_) => 0,
+        };
         if let Ok(mut e) = self.events.lock() {
             e.push_back(line);
             while e.len() > 200 {
                 e.pop_front();
             }
         }
+        pending
     }
 
-    /// One line of the handshake log (JSON).
-    pub fn handshake(&self, record: &serde_json::Value) {
+    /// Writes the pending event lines in one `write()`. The file is opened per write (not kept
+    /// open) so a removed or rotated `events.log` is created again, as before.
+    fn write_events(&self) {
+        let bytes = match self.events_out.lock() {
+            Ok(mut out) if !out.is_empty() => std::mem::take(&mut *out),
+            _ => return,
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("status").join("events.log"))
+        {
+            let _ = f.write_all(&bytes);
+        }
+    }
+
+    /// One line of the handshake log (JSON), written with the next flush.
+    pub fn handshake(&self, record: &impl serde::Serialize) {
         if let Ok(mut g) = self.handshakes.lock() {
-            if let Some(f) = g.as_mut() {
-                let _ = writeln!(f, "{record}");
+            if serde_json::to_writer(&mut g.pending, record).is_ok() {
+                g.pending.push(b'\n');
+            }
+            if g.pending.len() >= PENDING_LIMIT {
+                g.write();
             }
         }
     }
 
+    /// Writes what the event and handshake logs hold: a `write()` each, when they hold anything.
+    pub fn flush_logs(&self) {
+        self.write_events();
+        if let Ok(mut g) = self.handshakes.lock() {
+            g.write();
+        }
+    }
+
     /// Writes `agent.json` if anything changed since the last write.
+    /// Also writes the pending log lines first, so a status that shows a handshake's effect
+    /// never runs ahead of its log line.
     pub fn flush(&self) {
+        self.flush_logs();
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -221,8 +285,29 @@ impl Report {
         }
     }
 
-    /// Removes the snapshot at shutdown so `xsh` says plainly that no agent runs.
+    /// Removes the snapshot at shutdown so `xsh` says plainly that no agent runs; the logs are
+    /// written out first (SIGTERM loses no line).
     pub fn retire(&self) {
+        self.flush_logs();
         let _ = std::fs::remove_file(crate::status::snapshot_path(&self.root));
+    }
+}
+
+impl HandshakeLog {
+    fn write(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.write_all(&self.pending);
+        }
+        self.pending.clear();
+    }
+}
+
+/// Whatever path ends the agent, lines still pending are written.
+impl Drop for Report {
+    fn drop(&mut self) {
+        self.flush_logs();
     }
 }

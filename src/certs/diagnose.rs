@@ -4,8 +4,9 @@
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::eku::{eku_allows, ClientAuthReason, EkuError, EkuMode, Role};
+use super::eku::{EkuError, EkuMode, Role};
 use super::info;
+use super::policy::{self, Ekus, Position, Refusal};
 
 /// Turn webpki's error into a precise [`EkuError`], naming the certificate.
 pub(crate) fn diagnose(
@@ -19,37 +20,15 @@ pub(crate) fn diagnose(
     use webpki::Error as W;
     let all = || std::iter::once(leaf).chain(intermediates.iter());
     let leaf_subject = info::subject_name(leaf.as_ref()).unwrap_or_default();
-    let reason = match role {
-        Role::Tunnel => ClientAuthReason::Tunnel,
-        Role::InboundClient => ClientAuthReason::ModeOn,
-    };
     #[allow(deprecated)]
     match err {
         W::RequiredEkuNotFoundContext(_) | W::RequiredEkuNotFound => {
-            let leaf_ekus = info::eku_oids(leaf.as_ref()).ok().flatten();
-            if !eku_allows(mode, leaf_ekus.as_deref()) {
-                let present = leaf_ekus.unwrap_or_default();
-                return match mode {
-                    EkuMode::On => EkuError::LeafLacksClientAuth {
-                        subject: leaf_subject,
-                        present,
-                        reason,
-                    },
-                    EkuMode::Off => EkuError::LeafLacksPurpose {
-                        subject: leaf_subject,
-                        present,
-                    },
-                };
+            let leaf_ekus = info::ekus(leaf.as_ref()).unwrap_or_default();
+            if let Err(r) = policy::decide(role, mode, [&leaf_ekus]) {
+                return EkuError::from_refusal(r, leaf_subject);
             }
-            match failing_intermediate(mode, leaf, intermediates) {
-                Some((subject, present)) => match mode {
-                    EkuMode::On => EkuError::IntermediateLacksClientAuth {
-                        subject,
-                        present,
-                        reason,
-                    },
-                    EkuMode::Off => EkuError::IntermediateLacksPurpose { subject, present },
-                },
+            match failing_intermediate(role, mode, leaf, intermediates) {
+                Some((subject, refusal)) => EkuError::from_refusal(refusal, subject),
                 None => EkuError::Rejected {
                     detail: "required extended key usage not found".into(),
                 },
@@ -63,7 +42,7 @@ pub(crate) fn diagnose(
         },
         W::EmptyEkuExtension => EkuError::EmptyEku {
             subject: all()
-                .find(|c| matches!(info::eku_oids(c.as_ref()), Ok(Some(v)) if v.is_empty()))
+                .find(|c| matches!(info::ekus(c.as_ref()), Ok(Ekus::Listed(v)) if v.is_empty()))
                 .and_then(|c| info::subject_name(c.as_ref()))
                 .unwrap_or(leaf_subject),
         },
@@ -162,50 +141,46 @@ fn top_issuer(leaf: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -
 }
 
 /// Walk from the leaf's issuer up through the supplied intermediates (by name)
-/// and return the first one failing the rule; else the first failing one at all.
+/// and return the first one the policy refuses; else the first refused one at all.
 fn failing_intermediate(
+    role: Role,
     mode: EkuMode,
     leaf: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
-) -> Option<(String, Vec<String>)> {
+) -> Option<(String, Refusal)> {
     use x509_parser::prelude::FromDer;
+    let need = role.need(mode);
     let parsed: Vec<_> = intermediates
         .iter()
-        .filter_map(|c| {
+        .enumerate()
+        .filter_map(|(i, c)| {
             let (_, x) = x509_parser::certificate::X509Certificate::from_der(c.as_ref()).ok()?;
+            let ekus = info::ekus_of(&x).unwrap_or_default();
+            let refusal = policy::check_cert(need, &ekus).err().map(|lack| Refusal {
+                at: Position::Intermediate(i),
+                lack,
+                present: ekus.listed().to_vec(),
+            });
             Some((
                 x.subject().as_raw().to_vec(),
                 x.issuer().as_raw().to_vec(),
                 x.subject().to_string(),
-                info::eku_oids(c.as_ref()).ok().flatten(),
+                refusal,
             ))
         })
         .collect();
-    let fails = |e: &Option<Vec<String>>| !eku_allows(mode, e.as_deref());
     let (_, leaf_x) = x509_parser::certificate::X509Certificate::from_der(leaf.as_ref()).ok()?;
     let mut want = leaf_x.issuer().as_raw().to_vec();
     for _ in 0..parsed.len() {
         let Some(next) = parsed.iter().find(|p| p.0 == want) else {
             break;
         };
-        if fails(&next.3) {
-            return Some((next.2.clone(), next.3.clone().unwrap_or_default()));
+        if let Some(r) = &next.3 {
+            return Some((next.2.clone(), r.clone()));
         }
         want = next.1.clone();
     }
     parsed
         .iter()
-        .find(|p| fails(&p.3))
-        .map(|p| (p.2.clone(), p.3.clone().unwrap_or_default()))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lower_case_detail() {
-        assert_eq!(
-            super::lower("InvalidSignatureForPublicKey"),
-            "invalid signature for public key"
-        );
-    }
+        .find_map(|p| p.3.clone().map(|r| (p.2.clone(), r)))
 }

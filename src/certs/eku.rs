@@ -18,104 +18,33 @@
 //! * [`Role::Tunnel`] (SSH tunnel, port 2222) always applies the On rule.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::{Deserialize, Serialize};
 use webpki::{
-    EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter, KeyUsage,
+    EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage,
     RequiredEkuNotFoundContext,
 };
 
 use super::anchors::TrustAnchors;
 use super::diagnose;
-use super::info::{self, OID_CLIENT_AUTH, OID_SERVER_AUTH};
-
-const CLIENT_AUTH_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
-const SERVER_AUTH_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+use super::info;
+use super::policy::{self as policy, Eku, Ekus, Lack, Need, Position, Refusal};
+pub use super::policy::{ClientAuthReason, EkuMode, Role};
 
 /// Signature algorithms of the ring provider, used for chain signatures.
 pub(crate) static ALGORITHMS: LazyLock<WebPkiSupportedAlgorithms> =
     LazyLock::new(|| rustls::crypto::ring::default_provider().signature_verification_algorithms);
-
-/// `xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EkuMode {
-    /// Every certificate with an EKU extension must list clientAuth.
-    #[default]
-    On,
-    /// Each certificate with an EKU extension must list clientAuth or serverAuth.
-    Off,
-}
-
-impl fmt::Display for EkuMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EkuMode::On => "On",
-            EkuMode::Off => "Off",
-        })
-    }
-}
-
-impl FromStr for EkuMode {
-    type Err = String;
-    /// Case-insensitive `on` / `off` (the product accepted `ON`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "on" => Ok(EkuMode::On),
-            "off" => Ok(EkuMode::Off),
-            _ => Err(format!("'{s}' is not a valid value; expected On or Off")),
-        }
-    }
-}
-
-/// Which listener is checking the client certificate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Role {
-    /// Inbound SIP TLS: the configured [`EkuMode`] applies.
-    #[default]
-    InboundClient,
-    /// SSH tunnel between nodes (2222): always the On rule.
-    Tunnel,
-}
-
-impl Role {
-    /// The mode actually applied for `configured`.
-    pub fn effective_mode(self, configured: EkuMode) -> EkuMode {
-        match self {
-            Role::InboundClient => configured,
-            Role::Tunnel => EkuMode::On,
-        }
-    }
-}
-
-/// Why clientAuth was required (the tail of the rejection message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuthReason {
-    /// The configured mode is On.
-    ModeOn,
-    /// The tunnel listener always requires it.
-    Tunnel,
-}
-
-impl fmt::Display for ClientAuthReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ClientAuthReason::ModeOn => "ExtendedKeyUsage Checking Mode is On",
-            ClientAuthReason::Tunnel => "SSH tunnel connections always require clientAuth",
-        })
-    }
-}
 
 /// What was verified, for logs and status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainInfo {
     /// Subject of the client (leaf) certificate.
     pub subject: String,
-    /// EKU names of the leaf; `None` without an EKU extension.
-    pub leaf_ekus: Option<Vec<String>>,
+    /// The leaf's EKU extension.
+    pub leaf_ekus: Ekus,
     /// Subjects of the intermediates used, leaf side first.
     pub intermediates: Vec<String>,
     /// Subject of the trust anchor the chain ends at.
@@ -161,25 +90,19 @@ pub enum EkuError {
     /// The leaf has an EKU extension without clientAuth (mode On / tunnel).
     LeafLacksClientAuth {
         subject: String,
-        present: Vec<String>,
+        present: Vec<Eku>,
         reason: ClientAuthReason,
     },
     /// The leaf's EKU lists neither clientAuth nor serverAuth (mode Off).
-    LeafLacksPurpose {
-        subject: String,
-        present: Vec<String>,
-    },
+    LeafLacksPurpose { subject: String, present: Vec<Eku> },
     /// An intermediate has an EKU extension without clientAuth (mode On / tunnel).
     IntermediateLacksClientAuth {
         subject: String,
-        present: Vec<String>,
+        present: Vec<Eku>,
         reason: ClientAuthReason,
     },
     /// An intermediate's EKU lists neither clientAuth nor serverAuth (mode Off).
-    IntermediateLacksPurpose {
-        subject: String,
-        present: Vec<String>,
-    },
+    IntermediateLacksPurpose { subject: String, present: Vec<Eku> },
     /// A certificate has an EKU extension with no purposes at all.
     EmptyEku { subject: String },
     /// A certificate of the chain is past notAfter.
@@ -233,6 +156,32 @@ impl EkuError {
         }
     }
 
+    /// The policy's refusal as a rejection naming the certificate `subject`.
+    pub fn from_refusal(r: Refusal, subject: String) -> EkuError {
+        let present = r.present;
+        match (r.at, r.lack) {
+            (_, Lack::EmptyExtension) => EkuError::EmptyEku { subject },
+            (Position::Leaf, Lack::Missing(Need::ClientAuth(reason))) => {
+                EkuError::LeafLacksClientAuth {
+                    subject,
+                    present,
+                    reason,
+                }
+            }
+            (Position::Intermediate(_), Lack::Missing(Need::ClientAuth(reason))) => {
+                EkuError::IntermediateLacksClientAuth {
+                    subject,
+                    present,
+                    reason,
+                }
+            }
+            (Position::Leaf, Lack::Missing(_)) => EkuError::LeafLacksPurpose { subject, present },
+            (Position::Intermediate(_), Lack::Missing(_)) => {
+                EkuError::IntermediateLacksPurpose { subject, present }
+            }
+        }
+    }
+
     /// True for the EKU-policy variants (the chain itself was fine).
     pub fn is_eku_policy(&self) -> bool {
         matches!(
@@ -246,15 +195,11 @@ impl EkuError {
     }
 }
 
-fn names(present: &[String]) -> String {
+fn names(present: &[Eku]) -> String {
     if present.is_empty() {
         return "none".into();
     }
-    present
-        .iter()
-        .map(|o| info::eku_name(o))
-        .collect::<Vec<_>>()
-        .join(", ")
+    present.iter().map(Eku::name).collect::<Vec<_>>().join(", ")
 }
 
 fn subject_opt(s: &Option<String>) -> String {
@@ -322,58 +267,48 @@ impl fmt::Display for EkuError {
 
 impl std::error::Error for EkuError {}
 
-/// The per-certificate rule on dotted EKU OIDs (`None` = no EKU extension).
-pub fn eku_allows(mode: EkuMode, ekus: Option<&[String]>) -> bool {
-    match ekus {
-        None => true,
-        Some(list) => {
-            let client = list.iter().any(|o| o == OID_CLIENT_AUTH);
-            let server = list.iter().any(|o| o == OID_SERVER_AUTH);
-            match mode {
-                EkuMode::On => client,
-                EkuMode::Off => client || server,
-            }
-        }
-    }
-}
-
 /// The webpki hook: called for the leaf and for every intermediate candidate
-/// (never for the trust anchor). An absent extension arrives as an empty
-/// iterator; an empty extension is rejected by webpki before this is called.
+/// (never for the trust anchor), and asks the policy's one rule. An absent
+/// extension arrives as an empty iterator; an empty extension is rejected by
+/// webpki before this is called.
 #[derive(Debug, Clone, Copy)]
 struct ModeValidator {
-    mode: EkuMode,
+    need: Need,
 }
 
 impl ExtendedKeyUsageValidator for ModeValidator {
     fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
-        let client = KeyPurposeId::new(CLIENT_AUTH_DER);
-        let server = KeyPurposeId::new(SERVER_AUTH_DER);
-        let (mut seen, mut has_client, mut has_server) = (false, false, false);
+        let mut listed = Vec::new();
         let mut present = Vec::new();
         for id in iter {
             let id = id?;
-            seen = true;
-            has_client |= id == client;
-            has_server |= id == server;
-            present.push(id.to_decoded_oid());
+            let oid = id.to_decoded_oid();
+            listed.push(Eku::from_oid(&dotted(&oid)));
+            present.push(oid);
         }
-        let ok = !seen
-            || match self.mode {
-                EkuMode::On => has_client,
-                EkuMode::Off => has_client || has_server,
-            };
-        if ok {
-            Ok(())
+        let ekus = if listed.is_empty() {
+            Ekus::Absent
         } else {
-            Err(webpki::Error::RequiredEkuNotFoundContext(
+            Ekus::Listed(listed)
+        };
+        match policy::check_cert(self.need, &ekus) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(webpki::Error::RequiredEkuNotFoundContext(
                 RequiredEkuNotFoundContext {
                     required: KeyUsage::client_auth(),
                     present,
                 },
-            ))
+            )),
         }
     }
+}
+
+/// Dotted text of a decoded OID (`[1, 3, 6, ...]`).
+fn dotted(arcs: &[usize]) -> String {
+    arcs.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Check an inbound client certificate chain with the configured mode
@@ -419,14 +354,43 @@ pub fn check_chain_with(
     now: UnixTime,
     revocation: Option<&Revocation>,
 ) -> Result<ChainInfo, EkuError> {
+    let presented = info::Presented::parse(end_entity.as_ref()).ok();
+    check_presented(
+        role,
+        end_entity,
+        presented.as_ref(),
+        intermediates,
+        anchors,
+        mode,
+        now,
+        revocation,
+    )
+}
+
+/// [`check_chain_with`] for a leaf whose fields were already read (`presented`, `None` when it
+/// does not parse), so a handshake reads the presented certificate once.
+#[allow(clippy::too_many_arguments)]
+pub fn check_presented(
+    role: Role,
+    end_entity: &CertificateDer<'_>,
+    presented: Option<&info::Presented>,
+    intermediates: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+    mode: EkuMode,
+    now: UnixTime,
+    revocation: Option<&Revocation>,
+) -> Result<ChainInfo, EkuError> {
     if anchors.is_empty() {
         return Err(EkuError::NoTrustAnchors);
     }
+    let leaf_subject = || presented.map(|p| p.subject.clone()).unwrap_or_default();
     let effective = role.effective_mode(mode);
     let ee = EndEntityCert::try_from(end_entity).map_err(|e| EkuError::BadEncoding {
         detail: format!("client certificate: {e:?}"),
     })?;
-    let validator = ModeValidator { mode: effective };
+    let validator = ModeValidator {
+        need: role.need(mode),
+    };
     let crl_refs: Vec<&webpki::CertRevocationList<'static>> = revocation
         .map(|r| r.crls.iter().collect())
         .unwrap_or_default();
@@ -445,7 +409,7 @@ pub fn check_chain_with(
             // No CRL installed at all: every status is unknown, so the fallback decides alone.
             Err(_) if r.deny_unknown => {
                 return Err(EkuError::RevocationUnknown {
-                    subject: info::subject_name(end_entity.as_ref()).unwrap_or_default(),
+                    subject: leaf_subject(),
                 })
             }
             Err(_) => None,
@@ -470,13 +434,9 @@ pub fn check_chain_with(
                 .index_of(path.anchor())
                 .and_then(|i| anchors.subject_name(i))
                 .unwrap_or_default();
-            let leaf_ekus = info::eku_oids(end_entity.as_ref())
-                .ok()
-                .flatten()
-                .map(|v| v.iter().map(|o| info::eku_name(o)).collect());
             Ok(ChainInfo {
-                subject: info::subject_name(end_entity.as_ref()).unwrap_or_default(),
-                leaf_ekus,
+                subject: leaf_subject(),
+                leaf_ekus: presented.map(|p| p.ekus.clone()).unwrap_or_default(),
                 intermediates: inters,
                 anchor,
                 role,

@@ -17,13 +17,8 @@ use x509_parser::public_key::PublicKey;
 
 use super::anchors::TrustAnchors;
 use super::error::CertError;
-
-/// id-kp-serverAuth.
-pub const OID_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
-/// id-kp-clientAuth.
-pub const OID_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
-/// anyExtendedKeyUsage.
-pub const OID_ANY_EKU: &str = "2.5.29.37.0";
+use super::policy::{Eku, Ekus};
+pub use super::policy::{OID_ANY_EKU, OID_CLIENT_AUTH, OID_SERVER_AUTH};
 
 /// A decoded certificate, ready for `show decoded` and status output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,8 +39,8 @@ pub struct CertInfo {
     pub sans: Vec<String>,
     /// Key type, e.g. `ECDSA P-256`, `RSA 2048`, `Ed25519`.
     pub key_type: String,
-    /// EKUs by name; `None` when the certificate has no EKU extension.
-    pub ekus: Option<Vec<String>>,
+    /// The EKU extension ([`Ekus::Absent`] without one).
+    pub ekus: Ekus,
     /// SHA-256 of the DER, colon-separated upper-case hex.
     pub sha256_fingerprint: String,
     /// Subject equals issuer (and key identifiers agree when present).
@@ -54,20 +49,41 @@ pub struct CertInfo {
     pub is_ca: bool,
 }
 
-impl CertInfo {
-    /// True when the EKU extension is absent or lists clientAuth.
-    pub fn allows_client_auth(&self) -> bool {
-        self.ekus
-            .as_ref()
-            .is_none_or(|e| e.iter().any(|n| n == "clientAuth"))
+/// The certificate a peer presented, as logs and status name it. Read once per handshake (by
+/// the verifier) and carried with that connection's outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presented {
+    /// Colon-separated upper-case hex, as [`CertInfo::serial`].
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    pub ekus: Ekus,
+}
+
+impl Presented {
+    /// Reads the fields of a DER certificate (one parse).
+    pub fn parse(der: &[u8]) -> Result<Presented, CertError> {
+        let (_, x) = X509Certificate::from_der(der).map_err(|e| CertError::BadCertificate {
+            index: 1,
+            detail: e.to_string().to_lowercase(),
+        })?;
+        Ok(Presented {
+            serial: colon_hex(x.raw_serial()),
+            subject: x.subject().to_string(),
+            issuer: x.issuer().to_string(),
+            ekus: ekus_of(&x)?,
+        })
     }
 
-    /// True when the EKU extension lists clientAuth (absent extension = false):
-    /// the test for "has a client usage attribute" when uploading a client cert.
-    pub fn lists_client_auth(&self) -> bool {
-        self.ekus
-            .as_ref()
-            .is_some_and(|e| e.iter().any(|n| n == "clientAuth"))
+    /// `serial=.. subject=".." issuer=".." ekus=..`, the shape of status and log lines.
+    pub fn describe(&self) -> String {
+        format!(
+            "serial={} subject=\"{}\" issuer=\"{}\" ekus={}",
+            self.serial,
+            self.subject,
+            self.issuer,
+            self.ekus.names(",")
+        )
     }
 }
 
@@ -147,7 +163,7 @@ pub fn decode(cert: &CertificateDer<'_>, now: UnixTime) -> Result<CertInfo, Cert
         days_left,
         sans,
         key_type: key_type(&x),
-        ekus: eku_oids_of(&x)?.map(|v| v.iter().map(|o| eku_name(o)).collect()),
+        ekus: ekus_of(&x)?,
         sha256_fingerprint: colon_hex(digest::digest(&digest::SHA256, cert.as_ref()).as_ref()),
         is_self_signed: is_self_signed(&x),
         is_ca: x.is_ca(),
@@ -158,27 +174,16 @@ pub fn decode(cert: &CertificateDer<'_>, now: UnixTime) -> Result<CertInfo, Cert
 /// `emailProtection`, `timeStamping`, `OCSPSigning`, `anyExtendedKeyUsage`,
 /// else the dotted OID itself.
 pub fn eku_name(oid: &str) -> String {
-    match oid {
-        OID_SERVER_AUTH => "serverAuth",
-        OID_CLIENT_AUTH => "clientAuth",
-        "1.3.6.1.5.5.7.3.3" => "codeSigning",
-        "1.3.6.1.5.5.7.3.4" => "emailProtection",
-        "1.3.6.1.5.5.7.3.8" => "timeStamping",
-        "1.3.6.1.5.5.7.3.9" => "OCSPSigning",
-        OID_ANY_EKU => "anyExtendedKeyUsage",
-        other => return other.to_string(),
-    }
-    .to_string()
+    Eku::from_oid(oid).name().to_string()
 }
 
-/// The EKU OIDs (dotted) of a DER certificate; `Ok(None)` without an EKU
-/// extension, `Ok(Some(vec![]))` for an empty one.
-pub fn eku_oids(cert: &[u8]) -> Result<Option<Vec<String>>, CertError> {
+/// The EKU extension of a DER certificate.
+pub fn ekus(cert: &[u8]) -> Result<Ekus, CertError> {
     let (_, x) = X509Certificate::from_der(cert).map_err(|e| CertError::BadCertificate {
         index: 1,
         detail: e.to_string().to_lowercase(),
     })?;
-    eku_oids_of(&x)
+    ekus_of(&x)
 }
 
 /// Subject of a DER certificate for messages, `None` if it does not parse.
@@ -196,31 +201,33 @@ pub fn unix_rfc3339(t: UnixTime) -> String {
         .unwrap_or_else(|_| format!("@{secs}"))
 }
 
-fn eku_oids_of(x: &X509Certificate<'_>) -> Result<Option<Vec<String>>, CertError> {
+pub(crate) fn ekus_of(x: &X509Certificate<'_>) -> Result<Ekus, CertError> {
     let ext = x
         .extended_key_usage()
         .map_err(|e| CertError::BadCertificate {
             index: 1,
             detail: format!("extended key usage: {}", e.to_string().to_lowercase()),
         })?;
-    let Some(ext) = ext else { return Ok(None) };
+    let Some(ext) = ext else {
+        return Ok(Ekus::Absent);
+    };
     let e = ext.value;
     let mut v = Vec::new();
-    for (flag, oid) in [
-        (e.server_auth, OID_SERVER_AUTH),
-        (e.client_auth, OID_CLIENT_AUTH),
-        (e.code_signing, "1.3.6.1.5.5.7.3.3"),
-        (e.email_protection, "1.3.6.1.5.5.7.3.4"),
-        (e.time_stamping, "1.3.6.1.5.5.7.3.8"),
-        (e.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
-        (e.any, OID_ANY_EKU),
+    for (flag, eku) in [
+        (e.server_auth, Eku::ServerAuth),
+        (e.client_auth, Eku::ClientAuth),
+        (e.code_signing, Eku::CodeSigning),
+        (e.email_protection, Eku::EmailProtection),
+        (e.time_stamping, Eku::TimeStamping),
+        (e.ocsp_signing, Eku::OcspSigning),
+        (e.any, Eku::Any),
     ] {
         if flag {
-            v.push(oid.to_string());
+            v.push(eku);
         }
     }
-    v.extend(e.other.iter().map(|o| o.to_id_string()));
-    Ok(Some(v))
+    v.extend(e.other.iter().map(|o| Eku::from_oid(&o.to_id_string())));
+    Ok(Ekus::Listed(v))
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -330,8 +337,8 @@ mod tests {
         assert!(info.is_self_signed);
         assert_eq!(info.key_type, "ECDSA P-256");
         assert_eq!(
-            info.ekus.as_deref(),
-            Some(&["serverAuth".to_string(), "clientAuth".to_string()][..])
+            info.ekus,
+            Ekus::Listed(vec![Eku::ServerAuth, Eku::ClientAuth])
         );
         assert!(
             info.days_left >= 3649 && info.days_left <= 3653,
@@ -345,7 +352,6 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_hexdigit() || c == ':'));
         assert!(info.not_after.ends_with('Z'));
-        assert!(info.lists_client_auth());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod info;
 pub mod ops;
 pub mod pemenc;
 pub mod pki;
+pub mod policy;
 pub mod readiness;
 pub mod store;
 pub mod trust;
@@ -39,4 +40,5 @@ pub use error::CertError;
 pub use info::{
     decode, key_matches_cert, load_trust_anchors, parse_pem_certs, parse_pem_key, CertInfo,
 };
+pub use policy::{Eku, Ekus};
 pub use verifier::{server_verifier, EkuClientVerifier};

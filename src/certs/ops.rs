@@ -259,11 +259,7 @@ pub fn audit_line(info: Option<&CertInfo>) -> String {
 
 /// EKU names as shown: `serverAuth, clientAuth`, `none (no extension)`, `empty extension`.
 pub fn eku_text(info: &CertInfo) -> String {
-    match &info.ekus {
-        None => "none (no extended key usage extension: any purpose)".into(),
-        Some(v) if v.is_empty() => "empty extension (no purpose)".into(),
-        Some(v) => v.join(", "),
-    }
+    info.ekus.text()
 }
 
 /// Normalise a fingerprint for comparison: hex digits only, upper-case.

@@ -402,11 +402,11 @@ mod tests {
         )
         .unwrap();
         assert_ne!(ia.serial, ib.serial);
-        assert_eq!(ia.ekus.unwrap(), vec!["serverAuth", "clientAuth"]);
-        assert_eq!(ib.ekus.unwrap(), vec!["codeSigning"]);
+        assert_eq!(ia.ekus.names(","), "serverAuth,clientAuth");
+        assert_eq!(ib.ekus.names(","), "codeSigning");
         assert!(ia.sans.contains(&"IP:127.0.0.1".to_string()));
         let inter = decode(&chain[1], UnixTime::now()).unwrap();
-        assert_eq!(inter.ekus.unwrap(), vec!["serverAuth"]);
+        assert_eq!(inter.ekus.names(","), "serverAuth");
         assert!(inter.is_ca);
     }
 

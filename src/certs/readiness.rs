@@ -10,9 +10,9 @@ use std::path::Path;
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::calist;
-use super::eku::EkuMode;
 use super::info::{decode, CertInfo};
 use super::ops::{eku_text, read_store_chain, OpError, StoreKind, EXPIRY_WARNING_DAYS};
+use super::policy::{self, Eku, EkuMode, Ekus, Position, Refusal, Role};
 use super::trust::{load_ca_list, verify_trust};
 
 /// Outcome of one role.
@@ -80,34 +80,29 @@ impl StoreView {
             eku_text(&self.leaf)
         )
     }
-    fn has(&self, eku: &str) -> bool {
-        self.leaf
-            .ekus
-            .as_ref()
-            .is_some_and(|v| v.iter().any(|n| n == eku))
+    fn has(&self, eku: &Eku) -> bool {
+        self.leaf.ekus.lists(eku)
     }
-    /// Leaf passes the On rule (absent extension passes).
-    fn leaf_on(&self) -> bool {
-        self.leaf.ekus.is_none() || self.has("clientAuth")
+    /// Leaf alone satisfies a peer checking with `mode` (the policy decides).
+    fn leaf_passes(&self, mode: EkuMode) -> bool {
+        policy::decide(Role::InboundClient, mode, [&self.leaf.ekus]).is_ok()
     }
-    /// Leaf passes the Off rule.
-    fn leaf_off(&self) -> bool {
-        self.leaf.ekus.is_none() || self.has("clientAuth") || self.has("serverAuth")
-    }
-    /// First intermediate with an EKU extension lacking clientAuth.
+    /// First intermediate the policy refuses under mode On.
     fn inter_failing_on(&self) -> Option<&CertInfo> {
-        self.inters.iter().find(|i| {
-            i.ekus
-                .as_ref()
-                .is_some_and(|v| !v.iter().any(|n| n == "clientAuth"))
-        })
+        let chain = std::iter::once(&self.leaf.ekus).chain(self.inters.iter().map(|i| &i.ekus));
+        match policy::decide(Role::InboundClient, EkuMode::On, chain) {
+            Err(Refusal {
+                at: Position::Intermediate(n),
+                ..
+            }) => self.inters.get(n),
+            _ => None,
+        }
     }
+    /// A public CA's chain: an intermediate that is serverAuth-only.
     fn public_like(&self) -> bool {
-        self.inters.iter().any(|i| {
-            i.ekus.as_ref().is_some_and(|v| {
-                v.iter().any(|n| n == "serverAuth") && !v.iter().any(|n| n == "clientAuth")
-            })
-        })
+        self.inters
+            .iter()
+            .any(|i| i.ekus.lists(&Eku::ServerAuth) && !i.ekus.lists(&Eku::ClientAuth))
     }
     fn origin(&self) -> String {
         if self.leaf.is_self_signed {
@@ -235,18 +230,14 @@ fn inbound(
             "server store: empty".to_string()
         }
         Some(s) => {
-            if let Some(v) = s
-                .leaf
-                .ekus
-                .as_ref()
-                .filter(|v| !v.iter().any(|n| n == "serverAuth"))
-            {
+            if policy::decide(Role::Server, mode, [&s.leaf.ekus]).is_err() {
                 verdict = Verdict::Fails;
+                let listed = s.leaf.ekus.listed();
                 text.push_str(&format!(
                     "The server certificate lists {} but not serverAuth: peers reject this node as a TLS server. ",
-                    if v.is_empty() { "nothing".to_string() } else { v.join(", ") }
+                    if listed.is_empty() { "nothing".to_string() } else { s.leaf.ekus.names(", ") }
                 ));
-            } else if s.has("serverAuth") && !s.has("clientAuth") {
+            } else if s.has(&Eku::ServerAuth) && !s.has(&Eku::ClientAuth) {
                 text.push_str(&format!(
                     "The server certificate is serverAuth-only ({}): that is all the TLS server role needs (Condition 2.1). ",
                     s.origin()
@@ -310,13 +301,13 @@ fn outbound(client: Option<&StoreView>, same: bool) -> RoleReport {
     let mut text = String::new();
     let mut seed = Vec::new();
     let mut verdict;
-    if !c.leaf_off() {
+    if !c.leaf_passes(EkuMode::Off) {
         verdict = Verdict::Fails;
         text.push_str(&format!(
             "The client certificate lists neither clientAuth nor serverAuth ({}): every peer rejects this node as a TLS client, whatever its EKU checking mode. ",
             eku_text(&c.leaf)
         ));
-    } else if !c.leaf_on() {
+    } else if !c.leaf_passes(EkuMode::On) {
         verdict = Verdict::Limited;
         text.push_str(&format!(
             "The client certificate is serverAuth-only ({}): peers with EKU checking On will reject this node as a TLS client (Test case 1: traversal zone Failed); peers with checking Off accept it (Test case 2: traversal zone Active). ",
@@ -371,7 +362,7 @@ fn tunnel(client: Option<&StoreView>, tunnel_on: bool) -> RoleReport {
             String::new(),
         ),
         Some(c) => {
-            let ok_leaf = c.leaf_on();
+            let ok_leaf = c.leaf_passes(EkuMode::On);
             let inter = c.inter_failing_on();
             if ok_leaf && inter.is_none() && c.leaf.days_left >= 0 {
                 text.push_str("Outbound tunnels will be accepted: the client certificate chain satisfies the clientAuth rule (Condition 2.1: tunnel Active). ");
@@ -431,9 +422,9 @@ fn summary(
     let Some(c) = client else {
         return "no client certificate: outbound mutual TLS and tunnels will fail".into();
     };
-    let mut s = if !c.leaf_off() {
+    let mut s = if !c.leaf_passes(EkuMode::Off) {
         "client certificate lists neither clientAuth nor serverAuth: every peer will reject this node as a TLS client; tunnels will fail".to_string()
-    } else if !c.leaf_on() {
+    } else if !c.leaf_passes(EkuMode::On) {
         format!(
             "client certificate is serverAuth-only ({}): peers with EKU checking On will reject this node as a TLS client; tunnels will fail",
             c.origin()
@@ -443,6 +434,8 @@ fn summary(
             "client certificate chain has intermediate '{}' without clientAuth: peers with EKU checking On will reject this node as a TLS client; tunnels will fail",
             i.subject
         )
+    } else if c.leaf.ekus == Ekus::Absent {
+        "client certificate has no EKU extension (any purpose, clientAuth included): outbound mutual TLS and tunnels work with peers that trust its issuer".to_string()
     } else {
         "client certificate lists clientAuth: outbound mutual TLS and tunnels work with peers that trust its issuer".to_string()
     };
@@ -468,5 +461,49 @@ fn worst(a: Verdict, b: Verdict) -> Verdict {
         (Fails, _) | (_, Fails) => Fails,
         (Limited, _) | (_, Limited) => Limited,
         _ => Ready,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::pki::{LeafEku, LeafSpec, TestCa};
+    use crate::certs::store::{certs_dir, CA_LIST, CLIENT_CERT, SERVER_CERT};
+
+    fn node_with_client(eku: LeafEku) -> (tempfile::TempDir, Report) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = certs_dir(root.path());
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = TestCa::private_ca1().unwrap();
+        let server = ca.issue(&LeafSpec::new("srv", LeafEku::Both)).unwrap();
+        let client = ca.issue(&LeafSpec::new("cli", eku)).unwrap();
+        std::fs::write(dir.join(CA_LIST), ca.root_pem()).unwrap();
+        std::fs::write(dir.join(SERVER_CERT), &server.chain_pem).unwrap();
+        std::fs::write(dir.join(CLIENT_CERT), &client.chain_pem).unwrap();
+        let r = report(root.path(), EkuMode::On, true, UnixTime::now()).unwrap();
+        (root, r)
+    }
+
+    /// No EKU extension = any purpose: outbound and tunnel are Ready, and nothing claims the
+    /// certificate "lists" clientAuth.
+    #[test]
+    fn client_certificate_without_eku_is_ready_everywhere() {
+        let (_root, r) = node_with_client(LeafEku::None);
+        assert_eq!(r.roles[1].verdict, Verdict::Ready, "{:?}", r.roles[1]);
+        assert_eq!(r.roles[2].verdict, Verdict::Ready, "{:?}", r.roles[2]);
+        assert!(
+            r.roles[1].explanation.contains("any purpose"),
+            "{:?}",
+            r.roles[1]
+        );
+        assert!(
+            r.summary
+                .starts_with("client certificate has no EKU extension"),
+            "{}",
+            r.summary
+        );
+        let (_root, r) = node_with_client(LeafEku::ServerAuth);
+        assert_eq!(r.roles[1].verdict, Verdict::Limited, "{:?}", r.roles[1]);
+        assert_eq!(r.roles[2].verdict, Verdict::Fails, "{:?}", r.roles[2]);
     }
 }

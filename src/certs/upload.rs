@@ -15,6 +15,7 @@ use super::csr;
 use super::error::CertError;
 use super::info::{decode, key_matches_cert, parse_pem_certs, parse_pem_key, CertInfo};
 use super::ops::{self, OpError, StoreKind, EXPIRY_WARNING_DAYS};
+use super::policy::{self, EkuMode, Lack, Role};
 use super::store::{certs_dir, write_pair_atomic};
 use super::trust::{load_ca_list, verify_trust};
 use super::{crl, pemenc};
@@ -187,41 +188,33 @@ pub fn check(root: &Path, input: &UploadInput, now: UnixTime) -> Result<Checked,
     check_validity(&chain, now)?;
     crl::check_not_revoked(root, &chain)?;
     let mut warnings = Vec::new();
-    match (&info.ekus, input.store) {
-        (Some(v), _) if v.is_empty() => {
-            return Err(OpError::EmptyEku {
+    let role = match input.store {
+        StoreKind::Client => Role::InboundClient,
+        StoreKind::Server => Role::Server,
+    };
+    // The client store is held to what a peer checking On accepts (the product's "client usage
+    // attribute"); the policy decides it, so a certificate without an EKU extension (any purpose)
+    // goes in, as the verifier would accept it.
+    if let Err(r) = policy::decide(role, EkuMode::On, [&info.ekus]) {
+        return Err(match (r.lack, input.store) {
+            (Lack::EmptyExtension, _) => OpError::EmptyEku {
                 subject: info.subject.clone(),
-            })
-        }
-        (_, StoreKind::Client) if !info.lists_client_auth() => return Err(OpError::NoClientUsage),
-        (Some(v), StoreKind::Server) if !v.iter().any(|n| n == "serverAuth") => {
-            return Err(OpError::NoServerUsage {
+            },
+            (_, StoreKind::Client) => OpError::NoClientUsage,
+            (_, StoreKind::Server) => OpError::NoServerUsage {
                 subject: info.subject.clone(),
-                present: v.clone(),
-            })
-        }
-        _ => {}
+                present: r.present.iter().map(|e| e.name().to_string()).collect(),
+            },
+        });
     }
     let client_bound = input.store == StoreKind::Client || input.also_as_client;
     if client_bound {
-        if input.also_as_client && !info.lists_client_auth() {
-            warnings.push(format!(
-                "the client store now holds a certificate without clientAuth ({}): peers with EKU checking On will reject this node as a TLS client, and tunnels (port 2222) will fail",
-                ops::eku_text(&info)
-            ));
-        }
-        for inter in &chain[1..] {
-            let i = decode(inter, now)?;
-            if let Some(v) = &i.ekus {
-                if !v.iter().any(|n| n == "clientAuth") {
-                    warnings.push(format!(
-                        "intermediate '{}' lists {} but not clientAuth: peers with EKU checking On reject this chain unless they list that intermediate itself as a trust anchor (xsh/webpki then skip its EKU; OpenSSL still checks it)",
-                        i.subject,
-                        if v.is_empty() { "nothing".to_string() } else { v.join(", ") }
-                    ));
-                }
-            }
-        }
+        warnings.extend(client_warnings(
+            &info,
+            &chain[1..],
+            input.also_as_client,
+            now,
+        )?);
     }
     if input.store == StoreKind::Server && !input.also_as_client {
         let server = ops::store_leaf(root, StoreKind::Server).ok().flatten();
@@ -271,6 +264,34 @@ pub fn check(root: &Path, input: &UploadInput, now: UnixTime) -> Result<Checked,
         key_pem: pemenc::key(&key),
         info,
     })
+}
+
+/// What a peer checking clientAuth (mode On, the tunnel) will hold against this chain.
+fn client_warnings(
+    leaf: &CertInfo,
+    inters: &[CertificateDer<'_>],
+    also_as_client: bool,
+    now: UnixTime,
+) -> Result<Vec<String>, OpError> {
+    let mut warnings = Vec::new();
+    if also_as_client && policy::decide(Role::InboundClient, EkuMode::On, [&leaf.ekus]).is_err() {
+        warnings.push(format!(
+            "the client store now holds a certificate without clientAuth ({}): peers with EKU checking On will reject this node as a TLS client, and tunnels (port 2222) will fail",
+            ops::eku_text(leaf)
+        ));
+    }
+    for inter in inters {
+        let i = decode(inter, now)?;
+        if policy::decide(Role::InboundClient, EkuMode::On, [&i.ekus]).is_err() {
+            let listed = i.ekus.listed();
+            warnings.push(format!(
+                "intermediate '{}' lists {} but not clientAuth: peers with EKU checking On reject this chain unless they list that intermediate itself as a trust anchor (xsh/webpki then skip its EKU; OpenSSL still checks it)",
+                i.subject,
+                if listed.is_empty() { "nothing".to_string() } else { i.ekus.names(", ") }
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 fn check_validity(chain: &[CertificateDer<'_>], now: UnixTime) -> Result<(), OpError> {
@@ -368,5 +389,61 @@ mod tests {
         let text = format!("{c:?}");
         assert!(!text.contains("PRIVATE KEY"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    /// No EKU extension = any purpose (the policy): the client store takes it, and copying it
+    /// there with AlsoAsClient draws no clientAuth warning; a serverAuth-only one still does.
+    #[test]
+    fn certificate_without_eku_goes_into_the_client_store_without_warning() {
+        let root = tempfile::tempdir().unwrap();
+        let ca = TestCa::private_ca1().unwrap();
+        let leaf = ca
+            .issue(&LeafSpec::new("any.example", LeafEku::None))
+            .unwrap();
+        let input = |store, also_as_client, l: &crate::certs::pki::IssuedLeaf| UploadInput {
+            store,
+            cert_pem: l.chain_pem.clone().into_bytes(),
+            key_pem: Some(l.key_pem.clone().into_bytes()),
+            also_as_client,
+        };
+        let c = check(
+            root.path(),
+            &input(StoreKind::Client, false, &leaf),
+            UnixTime::now(),
+        );
+        assert!(c.is_ok(), "{c:?}");
+        let c = check(
+            root.path(),
+            &input(StoreKind::Server, true, &leaf),
+            UnixTime::now(),
+        )
+        .unwrap();
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("clientAuth")),
+            "{:?}",
+            c.warnings
+        );
+        let server_only = ca
+            .issue(&LeafSpec::new("srv.example", LeafEku::ServerAuth))
+            .unwrap();
+        let c = check(
+            root.path(),
+            &input(StoreKind::Server, true, &server_only),
+            UnixTime::now(),
+        )
+        .unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("without clientAuth")),
+            "{:?}",
+            c.warnings
+        );
+        assert!(matches!(
+            check(
+                root.path(),
+                &input(StoreKind::Client, false, &server_only),
+                UnixTime::now()
+            ),
+            Err(OpError::NoClientUsage)
+        ));
     }
 }

@@ -446,7 +446,20 @@ impl Cx<'_> {
             f.push(Item::leaf("Replaced", "True"));
         }
         let mut notes = Vec::new();
-        if !pending.ekus.iter().any(|e| e == "clientAuth") {
+        let requested = crate::certs::Ekus::Listed(
+            pending
+                .ekus
+                .iter()
+                .map(|n| crate::certs::Eku::from_name(n))
+                .collect(),
+        );
+        let client_ok = crate::certs::policy::decide(
+            crate::certs::policy::Role::InboundClient,
+            crate::certs::EkuMode::On,
+            [&requested],
+        )
+        .is_ok();
+        if !client_ok {
             notes.push("this request does not ask for clientAuth: the certificate will not be usable in the client store or for tunnels".to_string());
         } else {
             notes.push("a private CA honours clientAuth; a public CA strips it (from May 2026 public CAs issue serverAuth only)".to_string());
