@@ -156,7 +156,7 @@ fn main() -> ExitCode {
     };
     session.group_commit = args.group_commit;
     for which in [&args.dump_config, &args.dump_status].into_iter().flatten() {
-        let cfg = match session.store.load() {
+        let cfg = match session.engine.store().load() {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("xsh: {e}");

@@ -34,7 +34,7 @@ impl Completer for XHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (start, cands) = super::help::complete(&line[..pos]);
+        let (start, cands) = crate::engine::help::complete(&line[..pos]);
         let pairs = cands
             .into_iter()
             .map(|c| {
@@ -123,7 +123,7 @@ fn history_path(session: &Session) -> PathBuf {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect();
-    session.root.join("history").join(format!("{user}.txt"))
+    session.root().join("history").join(format!("{user}.txt"))
 }
 
 /// Runs the editor loop. Returns whether every request succeeded.

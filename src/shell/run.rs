@@ -126,7 +126,7 @@ pub(super) fn now_secs() -> u64 {
 
 /// `Shell IdleTimeout` in seconds (0 = never).
 pub(super) fn idle_limit(session: &Session) -> Option<u64> {
-    let cfg = session.store.load().ok()?;
+    let cfg = session.engine.store().load().ok()?;
     let k = crate::status::key_for(&crate::schema::schema().config, "Shell IdleTimeout")?;
     cfg.get(&k).parse::<u64>().ok().filter(|&n| n > 0)
 }
