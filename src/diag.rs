@@ -2,6 +2,9 @@
 //! follow the product: `<kind>_<host>_<YYYY-MM-DD_HH_MM_SS>.<ext>`. The handshake log answers
 //! "which certificate went out, and why did the zone fail?" without a packet capture.
 
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

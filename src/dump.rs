@@ -3,6 +3,9 @@
 //! configuration, defaults included. The documents come from the engine's read views and are
 //! printed by the renderers; `xCommand SystemUnit Dump` is registered here.
 
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use crate::commands::{current_config, failed, ok, param};

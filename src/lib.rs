@@ -24,6 +24,9 @@
 //! | 10 | documents | `diag` | the diagnostic bundle, `xCommand DiagnosticLogging Collect` |
 //! | 11 | front ends | `shell`, `agent` | the terminal session; the TLS agent (no terminal) |
 #![forbid(unsafe_code)]
+// Only a binary ends the process: a library call that exits skips every destructor (terminal
+// restore, flushed logs, lock files).
+#![warn(clippy::exit)]
 pub mod agent;
 pub mod certs;
 pub mod certs_status;

@@ -4,6 +4,9 @@
 //! [`CommandResult`] or a [`ShellError`]. Commands that write rendered documents (dumps, the
 //! diagnostic bundle) are registered by their own rooms above the renderers.
 
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod certs;
 
 use crate::engine::{Call, CommandResult, Entry, Item, ResultStatus};

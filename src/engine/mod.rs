@@ -10,6 +10,9 @@
 //! echo, feedback registrations, idle timeout) stays in the front end, which answers those
 //! requests itself.
 
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod help;
 pub mod registry;
 pub mod reply;

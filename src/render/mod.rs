@@ -5,6 +5,9 @@
 //! the configuration store, and nothing here touches disk. Output uses `\n` only (a PTY's driver
 //! adds `\r`).
 
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod json;
 pub mod terminal;
 pub mod xml;

@@ -4,6 +4,9 @@
 //! words mean lives in `parse` and `schema`; what they do lives in `engine`. This room knows no
 //! listener.
 
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod editor;
 pub mod feedback;
 pub mod input;

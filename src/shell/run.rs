@@ -161,6 +161,10 @@ pub(super) fn start_idle_watchdog(
             }
             let _ = out.flush();
             restore_tty();
+            #[allow(
+                clippy::exit,
+                reason = "the session ends from the watchdog thread while the main thread blocks in read; the terminal is restored above and no transaction is open"
+            )]
             std::process::exit(0);
         }
     });
