@@ -227,7 +227,7 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
             opts.banner,
         );
     };
-    if let Some(limit) = super::run::idle_limit(session) {
+    if let Some(limit) = session.idle_limit {
         super::run::start_idle_watchdog(limit, last_input.clone(), session.registrations.clone());
     }
     let hist = history_path(session);

@@ -57,6 +57,8 @@ pub struct Session {
     pub echo: bool,
     pub feedback: Vec<String>,
     pub read_only: bool,
+    /// `Shell IdleTimeout` as the session opened (None: never).
+    pub idle_limit: Option<u64>,
     /// Apply the sets of a batch in one transaction (one fsync). Off only for the P2 baseline.
     pub group_commit: bool,
     /// Shared with the feedback watcher.
@@ -71,7 +73,10 @@ type Written = (usize, Option<String>, Option<crate::schema::NodeId>);
 impl Session {
     pub fn new(root: &Path) -> Result<Session, ShellError> {
         let engine = Engine::open(root, crate::handlers())?;
-        let read_only = role::is_read_only(&engine.store().load().unwrap_or_default());
+        // One read of the configuration decides what the session is opened with.
+        let loaded = engine.store().load();
+        let read_only = role::is_read_only(loaded.as_ref().unwrap_or(&Config::default()));
+        let idle_limit = loaded.as_ref().ok().and_then(run::idle_limit);
         Ok(Session {
             engine,
             who: Who::current(),
@@ -79,6 +84,7 @@ impl Session {
             echo: true,
             feedback: Vec::new(),
             read_only,
+            idle_limit,
             group_commit: true,
             registrations: Arc::new(Mutex::new(feedback::Registrations::default())),
             feedback_watch: None,

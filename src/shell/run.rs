@@ -125,8 +125,7 @@ pub(super) fn now_secs() -> u64 {
 }
 
 /// `Shell IdleTimeout` in seconds (0 = never).
-pub(super) fn idle_limit(session: &Session) -> Option<u64> {
-    let cfg = session.engine.store().load().ok()?;
+pub(super) fn idle_limit(cfg: &crate::store::Config) -> Option<u64> {
     let k = crate::status::key_for(&crate::schema::schema().config, "Shell IdleTimeout")?;
     cfg.get(&k).parse::<u64>().ok().filter(|&n| n > 0)
 }
@@ -215,7 +214,7 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
     if banner && locked_write(&mut out, session.banner().as_bytes()).is_err() {
         return false;
     }
-    let idle = idle_limit(session);
+    let idle = session.idle_limit;
     let last_input = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(now_secs()));
     if let Some(limit) = idle {
         start_idle_watchdog(limit, last_input.clone(), session.registrations.clone());
