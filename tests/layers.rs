@@ -147,6 +147,35 @@ fn crate_targets(code: &str) -> Vec<String> {
     out
 }
 
+/// How many `super::` lead from a file's own module to the crate root: 1 for `src/dump.rs` and
+/// `src/engine/mod.rs`, 2 for `src/engine/view.rs`.
+fn depth(rel: &Path) -> usize {
+    let n = rel.components().count();
+    let is_mod = rel.file_name().is_some_and(|f| f == "mod.rs");
+    if is_mod {
+        n - 1
+    } else {
+        n
+    }
+}
+
+/// Modules of the table reached through `super::` chains that climb to the crate root
+/// (`super::render` in `src/dump.rs`). Names that are not table modules are left alone: inside a
+/// `mod tests` the same chain stops one level short, at the file's own module.
+fn super_targets(code: &str, depth: usize, modules: &BTreeSet<String>) -> Vec<String> {
+    let chain = "super::".repeat(depth);
+    code.match_indices(&chain)
+        .filter(|&(at, _)| {
+            // The chain must start here (not inside a longer one) and end here.
+            let before = code[..at].chars().last();
+            !matches!(before, Some(c) if c == ':' || c.is_ascii_alphanumeric() || c == '_')
+        })
+        .map(|(at, _)| ident(&code[at + chain.len()..]))
+        .filter(|id| modules.contains(*id))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Code of a file without its comment lines (prose may name `crate::` paths).
 fn code_of(text: &str) -> String {
     text.lines()
@@ -167,7 +196,9 @@ fn edges(modules: &BTreeSet<String>) -> BTreeMap<(String, String), String> {
         let text = std::fs::read_to_string(&f).expect("read source");
         let code = code_of(&text);
         let from = owner(&rel);
-        for to in crate_targets(&code) {
+        let mut targets = crate_targets(&code);
+        targets.extend(super_targets(&code, depth(&rel), modules));
+        for to in targets {
             let Some(from) = from.clone() else { continue };
             if to == from {
                 continue;
@@ -352,6 +383,13 @@ fn no_import_circles() {
 fn the_checker_sees_what_it_must() {
     let code = "use crate::{a, b::{c, d}};\npub(crate) fn x() { crate::e::f(); $crate::g; }";
     assert_eq!(crate_targets(code), ["a", "b", "e"]);
+    let modules: BTreeSet<String> = ["render", "store"].map(String::from).into();
+    let code = "use super::render::x; use super::super::store; fn t() { super::helper(); }";
+    assert_eq!(super_targets(code, 1, &modules), ["render"]);
+    assert_eq!(super_targets(code, 2, &modules), ["store"]);
+    assert_eq!(depth(Path::new("dump.rs")), 1);
+    assert_eq!(depth(Path::new("engine/mod.rs")), 1);
+    assert_eq!(depth(Path::new("commands/certs/fields.rs")), 3);
     let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     g.entry("x".into()).or_default().insert("y".into());
     g.entry("y".into()).or_default().insert("z".into());
