@@ -133,3 +133,18 @@ fn terminal_session_requests_are_not_the_engines() {
     // An unknown command never reaches the engine: the parser refuses it against the schema.
     assert!(xsh::parse::parse_line("xCommand Security Certificates Nope").is_err());
 }
+
+/// An async front end shares one engine between its tasks and moves contexts into them.
+#[test]
+fn engine_and_context_cross_threads() {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Engine>();
+    shared::<Context>();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), xsh::handlers()).unwrap();
+    let ctx = caller(Role::Admin);
+    let answer = std::thread::spawn(move || port(&engine, &ctx))
+        .join()
+        .unwrap();
+    assert_eq!(answer, "5061");
+}
