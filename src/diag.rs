@@ -2,13 +2,54 @@
 //! follow the product: `<kind>_<host>_<YYYY-MM-DD_HH_MM_SS>.<ext>`. The handshake log answers
 //! "which certificate went out, and why did the zone fail?" without a packet capture.
 
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::commands::{current_config, failed, ok, param};
+use crate::engine::{Call, CommandResult, Entry, Item};
+use crate::error::ShellError;
 use crate::store::Config;
+
+/// The commands answered here.
+pub const HANDLERS: &[Entry] = &[Entry::new("DiagnosticLogging Collect", collect_command)];
+
+/// `xCommand DiagnosticLogging Collect Folder: ...`: the bundle, and the names inside it.
+fn collect_command(call: Call) -> Result<CommandResult, ShellError> {
+    let folder = PathBuf::from(
+        param(call.params, "Folder")
+            .map(str::to_string)
+            .unwrap_or_else(|| call.root.join("diagnostics").display().to_string()),
+    );
+    let cfg = current_config(&call)?;
+    let host = crate::status::host_name(&cfg);
+    let (file, names) = collect(
+        call.root,
+        &cfg,
+        &folder,
+        &host,
+        &crate::dump::file_timestamp(),
+    )
+    .map_err(|e| {
+        failed(
+            call.path,
+            format!("cannot write the bundle into {}: {e}", folder.display()),
+        )
+    })?;
+    let mut fields = vec![Item::leaf("Bundle", file.display().to_string())];
+    fields.extend(
+        names
+            .into_iter()
+            .zip(1u32..)
+            .map(|(n, i)| Item::instance("File", i, vec![Item::leaf("Name", n)])),
+    );
+    Ok(ok(call.name, fields))
+}
 
 /// Names and contents of the bundle's files.
 pub fn contents(root: &Path, cfg: &Config, host: &str, ts: &str) -> Vec<(String, Vec<u8>)> {

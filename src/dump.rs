@@ -1,12 +1,41 @@
 //! Dumps: `xconf_dump` and `xstat_dump` in txt (the terminal lines) and XML (with the XSD in
 //! `xconf/`). The txt configuration dump pipes back into `xsh` and restores exactly that
-//! configuration, defaults included.
+//! configuration, defaults included. The documents come from the engine's read views and are
+//! printed by the renderers; `xCommand SystemUnit Dump` is registered here.
+
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 
+use crate::commands::{current_config, failed, ok, param};
+use crate::engine::view::{config_items, status_items};
+use crate::engine::{Call, CommandResult, Entry, Item};
+use crate::error::ShellError;
 use crate::render::{terminal, xml, DocKind};
-use crate::shell::{config_items, status_items};
 use crate::store::Config;
+
+/// The commands answered here: they write rendered documents, so they sit above the renderers.
+pub const HANDLERS: &[Entry] = &[Entry::new("SystemUnit Dump", system_unit_dump)];
+
+/// `xCommand SystemUnit Dump Folder: ...`: the four dumps, written into the folder.
+fn system_unit_dump(call: Call) -> Result<CommandResult, ShellError> {
+    let folder = PathBuf::from(param(call.params, "Folder").unwrap_or("."));
+    let cfg = current_config(&call)?;
+    let host = crate::status::host_name(&cfg);
+    let files = write_all(call.root, &cfg, &folder, &host, &file_timestamp()).map_err(|e| {
+        failed(
+            call.path,
+            format!("cannot write dumps into {}: {e}", folder.display()),
+        )
+    })?;
+    let fields = files
+        .iter()
+        .zip(1u32..)
+        .map(|(f, i)| Item::instance("File", i, vec![Item::leaf("Path", f.display().to_string())]))
+        .collect();
+    Ok(ok(call.name, fields))
+}
 
 /// Every configuration leaf as `*c xConfiguration ...: "value"` lines.
 pub fn config_txt(cfg: &Config) -> String {

@@ -116,7 +116,7 @@ fn run_options(args: &XshArgs, editor: Editor) -> RunOptions {
 
 /// `--dump-config` / `--dump-status`: the configuration first when both are asked for.
 fn dump(args: &XshArgs, session: &Session, root: &std::path::Path) -> ExitCode {
-    let cfg = match session.store.load() {
+    let cfg = match session.engine.store().load() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("xsh: {e}");

@@ -1,16 +1,23 @@
-//! `xCommand` handlers, dispatched by the command's canonical path. Parameters arrive already
-//! checked against the schema; handlers return a [`CommandResult`] or a [`ShellError`].
+//! `xCommand` handlers of the engine layer, registered by command path in [`HANDLERS`] (the
+//! certificate commands in [`certs::HANDLERS`]). Parameters arrive already checked against the
+//! schema; handlers get a [`Call`] (the engine's store and root, who asks) and return a
+//! [`CommandResult`] or a [`ShellError`]. Commands that write rendered documents (dumps, the
+//! diagnostic bundle) are registered by their own rooms above the renderers.
+
+// Input from a user, a file or a peer is never unwrapped here: it gets an error value.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod certs;
 
-use std::path::PathBuf;
-
+use crate::engine::{Call, CommandResult, Entry, Item, ResultStatus};
 use crate::error::{Area, Code, ShellError};
-use crate::parse::{parse_line, Action, ParamValue};
-use crate::render::{CommandResult, Item, ResultStatus};
-use crate::schema::{schema, NodeId};
-use crate::shell::Session;
+use crate::parse::{parse_line, Action, Key, ParamValue};
+use crate::schema::schema;
 use crate::store::Config;
+
+/// The commands answered here (with the certificate commands).
+pub const HANDLERS: &[Entry] =
+    &[Entry::new("Configuration Reset", configuration_reset).writing_config()];
 
 /// The first value of parameter `name`.
 pub fn param<'a>(params: &'a [ParamValue], name: &str) -> Option<&'a str> {
@@ -36,11 +43,11 @@ pub fn failed(path: &str, message: impl Into<String>) -> ShellError {
         .path(path.split(' ').map(str::to_string).collect())
 }
 
-/// Refuses a write for a read-only session, with an audit record of the attempt.
-pub fn require_write(session: &Session, path: &str) -> Result<(), ShellError> {
-    if session.read_only {
-        let _ = session.store.audit_refused(
-            &session.who,
+/// Refuses a write for a read-only caller, with an audit record of the attempt.
+pub fn require_write(call: &Call, path: &str) -> Result<(), ShellError> {
+    if call.ctx.read_only() {
+        let _ = call.store.audit_refused(
+            &call.ctx.who,
             &format!("xCommand {path}"),
             "",
             "read-only role",
@@ -50,7 +57,7 @@ pub fn require_write(session: &Session, path: &str) -> Result<(), ShellError> {
             0,
             format!(
                 "user '{}' has a read-only role; xCommand {path} changes the system",
-                session.who.user
+                call.ctx.who.user
             ),
         )
         .expected("membership of the admin group")
@@ -60,164 +67,56 @@ pub fn require_write(session: &Session, path: &str) -> Result<(), ShellError> {
     Ok(())
 }
 
-/// Whether the command at `node` changes the configuration (inside a batch transaction its
-/// success holds only once that transaction is durable).
-pub fn writes_config(node: NodeId) -> bool {
-    let tree = &schema().commands;
-    let words: Vec<&str> = tree
-        .ancestry(node)
-        .iter()
-        .map(|&n| tree.nodes[n].name.as_str())
-        .collect();
-    words == ["Configuration", "Reset"]
-}
-
 /// The configuration a command sees: the batch's transaction, or what is stored.
-fn current_config(
-    session: &Session,
-    tx: Option<&mut Config>,
-    path: &str,
-) -> Result<Config, ShellError> {
-    match tx {
-        Some(c) => Ok(c.clone()),
-        None => session
+pub fn current_config(call: &Call) -> Result<Config, ShellError> {
+    match &call.tx {
+        Some(c) => Ok((*c).clone()),
+        None => call
             .store
             .load()
-            .map_err(|e| failed(path, e.to_string())),
+            .map_err(|e| failed(call.path, e.to_string())),
     }
 }
 
-/// Runs the command at `node`.
-pub fn run(
-    session: &mut Session,
-    node: NodeId,
-    params: &[ParamValue],
-    body: Option<String>,
-    tx: Option<&mut Config>,
-) -> Result<CommandResult, ShellError> {
-    let tree = &schema().commands;
-    let words: Vec<&str> = tree
-        .ancestry(node)
-        .iter()
-        .map(|&n| tree.nodes[n].name.as_str())
-        .collect();
-    let path = words.join(" ");
-    let name = crate::render::command_result_name(tree, node);
-    match path.as_str() {
-        "SystemUnit Dump" => {
-            let folder = PathBuf::from(param(params, "Folder").unwrap_or("."));
-            let cfg = current_config(session, tx, &path)?;
-            let host = crate::status::host_name(&cfg);
-            let files = crate::dump::write_all(
-                &session.root,
-                &cfg,
-                &folder,
-                &host,
-                &crate::dump::file_timestamp(),
-            )
-            .map_err(|e| {
-                failed(
-                    &path,
-                    format!("cannot write dumps into {}: {e}", folder.display()),
-                )
-            })?;
-            Ok(ok(
-                &name,
-                files
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        Item::instance(
-                            "File",
-                            i as u32 + 1,
-                            vec![Item::leaf("Path", f.display().to_string())],
-                        )
-                    })
-                    .collect(),
-            ))
+/// `xCommand Configuration Reset Path: ...`: the leaf goes back to its default.
+fn configuration_reset(call: Call) -> Result<CommandResult, ShellError> {
+    let path = call.path;
+    require_write(&call, path)?;
+    let target = param(call.params, "Path").unwrap_or_default().to_string();
+    let key = reset_key(path, &target)?;
+    let reset = |cfg: &mut Config| {
+        cfg.values.remove(&key);
+    };
+    match call.tx {
+        Some(c) => reset(c),
+        None => {
+            call.store
+                .transact(&call.ctx.who, reset)
+                .map_err(|e| failed(path, e.to_string()))?;
         }
-        "Configuration Reset" => {
-            require_write(session, &path)?;
-            let target = param(params, "Path").unwrap_or_default().to_string();
-            // Reuse the parser: the path must name a leaf, given as after xConfiguration.
-            let probe = format!("xConfiguration {target}: x");
-            let key = match parse_line(&probe) {
-                Ok(r) => match r.action {
-                    Action::ConfigSet { key, .. } => key,
-                    _ => {
-                        return Err(failed(
-                            &path,
-                            format!("'{target}' is not a configuration leaf"),
-                        ))
-                    }
-                },
-                Err(e) if e.code == Code::IllegalValue => match parse_key(&target) {
-                    Some(k) => k,
-                    None => {
-                        return Err(failed(
-                            &path,
-                            format!("'{target}' is not a configuration leaf"),
-                        ))
-                    }
-                },
-                Err(e) => {
-                    return Err(ShellError {
-                        area: Area::Command,
-                        ..e
-                    })
-                }
-            };
-            let reset = |cfg: &mut Config| {
-                cfg.values.remove(&key);
-            };
-            match tx {
-                Some(c) => reset(c),
-                None => {
-                    session
-                        .store
-                        .transact(&session.who.clone(), reset)
-                        .map_err(|e| failed(&path, e.to_string()))?;
-                }
-            }
-            Ok(ok(&name, vec![]))
-        }
-        p if p.starts_with("Security Certificates") => {
-            certs::run(session, &path, &name, params, body)
-        }
-        "DiagnosticLogging Collect" => {
-            let folder = PathBuf::from(
-                param(params, "Folder")
-                    .map(str::to_string)
-                    .unwrap_or_else(|| session.root.join("diagnostics").display().to_string()),
-            );
-            let cfg = current_config(session, tx, &path)?;
-            let host = crate::status::host_name(&cfg);
-            let (file, names) = crate::diag::collect(
-                &session.root,
-                &cfg,
-                &folder,
-                &host,
-                &crate::dump::file_timestamp(),
-            )
-            .map_err(|e| {
-                failed(
-                    &path,
-                    format!("cannot write the bundle into {}: {e}", folder.display()),
-                )
-            })?;
-            let mut fields = vec![Item::leaf("Bundle", file.display().to_string())];
-            fields.extend(
-                names.into_iter().enumerate().map(|(i, n)| {
-                    Item::instance("File", i as u32 + 1, vec![Item::leaf("Name", n)])
-                }),
-            );
-            Ok(ok(&name, fields))
-        }
-        _ => Err(failed(&path, format!("xCommand {path} has no handler"))),
+    }
+    Ok(ok(call.name, vec![]))
+}
+
+/// The leaf `target` names (given as after `xConfiguration`).
+fn reset_key(path: &str, target: &str) -> Result<Key, ShellError> {
+    let not_a_leaf = || failed(path, format!("'{target}' is not a configuration leaf"));
+    // Reuse the parser: the path must name a leaf.
+    let probe = format!("xConfiguration {target}: x");
+    match parse_line(&probe) {
+        Ok(r) => match r.action {
+            Action::ConfigSet { key, .. } => Ok(key),
+            _ => Err(not_a_leaf()),
+        },
+        Err(e) if e.code == Code::IllegalValue => parse_key(target).ok_or_else(not_a_leaf),
+        Err(e) => Err(ShellError {
+            area: Area::Command,
+            ..e
+        }),
     }
 }
 
-fn parse_key(target: &str) -> Option<crate::parse::Key> {
+fn parse_key(target: &str) -> Option<Key> {
     let tree = &schema().config;
     let leaf_default = |line: &str| match parse_line(line) {
         Ok(r) => match r.action {
@@ -233,6 +132,5 @@ fn parse_key(target: &str) -> Option<crate::parse::Key> {
     if let Some(k) = leaf_default(&probe) {
         return Some(k);
     }
-    let k = crate::status::key_for(tree, target)?;
-    Some(k)
+    crate::status::key_for(tree, target)
 }

@@ -22,6 +22,7 @@ use rustyline::{
 use super::input::{needs_body, parse_text_line};
 use super::run::RunOptions;
 use super::Session;
+use crate::error::{Code, ShellError};
 use crate::parse::lex::check_bytes;
 
 struct XHelper;
@@ -34,7 +35,7 @@ impl Completer for XHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (start, cands) = super::help::complete(&line[..pos]);
+        let (start, cands) = crate::engine::help::complete(&line[..pos]);
         let pairs = cands
             .into_iter()
             .map(|c| {
@@ -123,11 +124,17 @@ fn history_path(session: &Session) -> PathBuf {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect();
-    session.root.join("history").join(format!("{user}.txt"))
+    session.root().join("history").join(format!("{user}.txt"))
 }
 
-/// Runs the editor loop. Returns whether every request succeeded.
-pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
+type LineEditor = Editor<XHelper, rustyline::history::DefaultHistory>;
+
+/// The editor with the shell's bindings: `?` asks for help (noted in `pending`), every key
+/// counts as activity for the idle timeout (`last_input`).
+fn build_editor(
+    pending: &Arc<Mutex<Option<String>>>,
+    last_input: &Arc<AtomicU64>,
+) -> Option<LineEditor> {
     // List completion, as in bash: Tab completes what is unique and a second Tab lists the rest.
     let config = Config::builder()
         .bracketed_paste(false)
@@ -136,35 +143,91 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
         .max_history_size(1000)
         .map(|b| b.build());
     let config = config.unwrap_or_default();
-    let mut ed: Editor<XHelper, rustyline::history::DefaultHistory> =
-        match Editor::with_config(config) {
-            Ok(e) => e,
-            Err(_) => {
-                return super::run::run_stream(
-                    session,
-                    &mut super::input::Source::new(io::BufReader::new(io::stdin())),
-                    opts,
-                    opts.banner,
-                )
-            }
-        };
+    let mut ed: LineEditor = Editor::with_config(config).ok()?;
     ed.enable_synchronized_output(false);
     ed.set_helper(Some(XHelper));
-    let pending = Arc::new(Mutex::new(None::<String>));
     ed.bind_sequence(
         KeyEvent::from('?'),
         EventHandler::Conditional(Box::new(QuestionMark {
             pending: pending.clone(),
         })),
     );
-    let last_input = Arc::new(AtomicU64::new(super::run::now_secs()));
     ed.bind_sequence(
         Event::Any,
         EventHandler::Conditional(Box::new(Activity {
             last: last_input.clone(),
         })),
     );
-    if let Some(limit) = super::run::idle_limit(session) {
+    Some(ed)
+}
+
+/// Reads a multi-line body up to its `.` line into `inc`, with the limits of a piped body: a
+/// refused line ends the request, and the rest of the body is read up to its `.` and dropped.
+fn read_body(ed: &mut LineEditor, inc: &mut super::Incoming) {
+    let mut body = String::new();
+    loop {
+        match ed.readline("") {
+            Ok(l) if l == "." => break,
+            Ok(l) => {
+                let bad = match check_bytes(l.as_bytes()) {
+                    Err(e) => Some(e),
+                    Ok(_) if body.len() + l.len() > super::input::MAX_BODY => Some(
+                        ShellError::new(Code::BadLengthPrefix, 1, "body is too large")
+                            .expected(format!("at most {} bytes", super::input::MAX_BODY)),
+                    ),
+                    Ok(_) => None,
+                };
+                if let Some(e) = bad {
+                    while let Ok(rest) = ed.readline("") {
+                        if rest == "." {
+                            break;
+                        }
+                    }
+                    inc.parsed = Err(e);
+                    break;
+                }
+                body.push_str(&l);
+                body.push('\n');
+            }
+            Err(_) => {
+                inc.parsed = Err(ShellError::new(
+                    Code::BodyUnterminated,
+                    1,
+                    "input ended inside a multi-line body",
+                )
+                .expected("a line holding only '.' after the body"));
+                break;
+            }
+        }
+    }
+    inc.body = Some(body);
+}
+
+/// Help for the words typed so far (`?` pressed in the middle of a line).
+fn show_help(session: &mut Session, line: &str, out: &mut io::Stdout) {
+    let glue = if line.ends_with(' ') || line.is_empty() {
+        ""
+    } else {
+        " "
+    };
+    let inc = parse_text_line(&format!("{line}{glue}?"));
+    let r = session.exec_one(inc, None);
+    let _ = super::run::locked_write(out, r.text.as_bytes());
+}
+
+/// Runs the editor loop. Returns whether every request succeeded.
+pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
+    let pending = Arc::new(Mutex::new(None::<String>));
+    let last_input = Arc::new(AtomicU64::new(super::run::now_secs()));
+    let Some(mut ed) = build_editor(&pending, &last_input) else {
+        return super::run::run_stream(
+            session,
+            &mut super::input::Source::new(io::BufReader::new(io::stdin())),
+            opts,
+            opts.banner,
+        );
+    };
+    if let Some(limit) = session.idle_limit {
         super::run::start_idle_watchdog(limit, last_input.clone(), session.registrations.clone());
     }
     let hist = history_path(session);
@@ -193,18 +256,9 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
             Err(ReadlineError::Interrupted) => continue,
             Err(_) => break,
         };
-        let help_for = pending.lock().ok().and_then(|mut p| p.take());
-        if let Some(l) = help_for {
+        if let Some(l) = pending.lock().ok().and_then(|mut p| p.take()) {
             // Show help for the words so far, then give the line back.
-            let glue = if l.ends_with(' ') || l.is_empty() {
-                ""
-            } else {
-                " "
-            };
-            let q = format!("{l}{glue}?");
-            let inc = parse_text_line(&q);
-            let r = session.exec_one(inc, None);
-            let _ = super::run::locked_write(&mut out, r.text.as_bytes());
+            show_help(session, &l, &mut out);
             initial = l;
             continue;
         }
@@ -221,49 +275,7 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
             },
         };
         if needs_body(&inc) {
-            let mut body = String::new();
-            loop {
-                match ed.readline("") {
-                    Ok(l) if l == "." => break,
-                    Ok(l) => {
-                        // The same limits as a piped body; a refused line ends the request, and
-                        // the rest of the body is read up to its '.' line and dropped.
-                        let bad = match check_bytes(l.as_bytes()) {
-                            Err(e) => Some(e),
-                            Ok(_) if body.len() + l.len() > super::input::MAX_BODY => Some(
-                                crate::error::ShellError::new(
-                                    crate::error::Code::BadLengthPrefix,
-                                    1,
-                                    "body is too large",
-                                )
-                                .expected(format!("at most {} bytes", super::input::MAX_BODY)),
-                            ),
-                            Ok(_) => None,
-                        };
-                        if let Some(e) = bad {
-                            while let Ok(rest) = ed.readline("") {
-                                if rest == "." {
-                                    break;
-                                }
-                            }
-                            inc.parsed = Err(e);
-                            break;
-                        }
-                        body.push_str(&l);
-                        body.push('\n');
-                    }
-                    Err(_) => {
-                        inc.parsed = Err(crate::error::ShellError::new(
-                            crate::error::Code::BodyUnterminated,
-                            1,
-                            "input ended inside a multi-line body",
-                        )
-                        .expected("a line holding only '.' after the body"));
-                        break;
-                    }
-                }
-            }
-            inc.body = Some(body);
+            read_body(&mut ed, &mut inc);
         }
         let bye = matches!(
             &inc.parsed,

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use notify::{RecursiveMode, Watcher};
 
+use crate::engine::view::items_of;
 use crate::parse::{Key, OutputMode};
-use crate::render::{self, json, terminal, xml, DocKind, Item};
+use crate::render::{json, terminal, xml, DocKind, Item};
 use crate::schema::{schema, Tree};
 use crate::store::{Config, Store};
 
@@ -28,12 +29,6 @@ pub struct Registrations {
 /// A running watcher; dropped with the session.
 pub struct Feedback {
     _watcher: notify::RecommendedWatcher,
-}
-
-fn build_items(tree: &Tree, values: &BTreeMap<Key, String>) -> Vec<Item> {
-    let keys = || -> Box<dyn Iterator<Item = &Key> + '_> { Box::new(values.keys()) };
-    let get = |k: &Key| values.get(k).cloned();
-    render::build(tree, &keys, &get, &Default::default(), false)
 }
 
 fn render_doc(mode: OutputMode, kind: DocKind, items: &[Item]) -> String {
@@ -140,7 +135,7 @@ pub fn start(root: &Path, regs: Arc<Mutex<Registrations>>) -> Option<Feedback> {
                 docs.push(render_doc(
                     mode,
                     DocKind::Configuration,
-                    &build_items(tree, &ch),
+                    &items_of(tree, &ch),
                 ));
             }
             if touches_status || touches_config {
@@ -150,7 +145,7 @@ pub fn start(root: &Path, regs: Arc<Mutex<Registrations>>) -> Option<Feedback> {
                 s.status = st;
                 let ch = filter(tree, "Status", ch, &paths);
                 if !ch.is_empty() {
-                    docs.push(render_doc(mode, DocKind::Status, &build_items(tree, &ch)));
+                    docs.push(render_doc(mode, DocKind::Status, &items_of(tree, &ch)));
                 }
             }
         }

@@ -125,8 +125,7 @@ pub(super) fn now_secs() -> u64 {
 }
 
 /// `Shell IdleTimeout` in seconds (0 = never).
-pub(super) fn idle_limit(session: &Session) -> Option<u64> {
-    let cfg = session.store.globals().ok()?;
+pub(super) fn idle_limit(cfg: &crate::store::Config) -> Option<u64> {
     Some(u64::from(cfg.shell().idle_timeout())).filter(|&n| n > 0)
 }
 
@@ -160,6 +159,10 @@ pub(super) fn start_idle_watchdog(
             }
             let _ = out.flush();
             restore_tty();
+            #[allow(
+                clippy::exit,
+                reason = "the session ends from the watchdog thread while the main thread blocks in read; the terminal is restored above and no transaction is open"
+            )]
             std::process::exit(0);
         }
     });
@@ -210,7 +213,7 @@ pub fn run_stream<R: io::BufRead + super::input::Buffered>(
     if banner && locked_write(&mut out, session.banner().as_bytes()).is_err() {
         return false;
     }
-    let idle = idle_limit(session);
+    let idle = session.idle_limit;
     let last_input = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(now_secs()));
     if let Some(limit) = idle {
         start_idle_watchdog(limit, last_input.clone(), session.registrations.clone());

@@ -5,7 +5,7 @@ use crate::certs::info::CertInfo;
 use crate::certs::ops::eku_text;
 use crate::certs::upload;
 use crate::certs::{crl, csr};
-use crate::render::Item;
+use crate::engine::Item;
 
 pub(super) fn cert_fields(i: &CertInfo) -> Vec<Item> {
     vec![

@@ -1,5 +1,5 @@
-//! `xCommand Security Certificates ...`: the shell face of the certificate
-//! room. Each handler reads its parameters (file paths or the pasted PEM
+//! `xCommand Security Certificates ...`: the command face of the certificate
+//! room, registered in [`HANDLERS`]. Each handler reads its parameters (file paths or the pasted PEM
 //! body), refuses writes for read-only sessions, runs the operation from
 //! `crate::certs` under the certificate folder lock, records every change
 //! (and every refused change) in the audit log, and turns the outcome into a
@@ -15,54 +15,80 @@ use crate::certs::eku::EkuMode;
 use crate::certs::ops::{self, eku_text, OpError, StoreKind};
 use crate::certs::upload::{self, UploadInput};
 use crate::certs::{calist, crl, csr, readiness, store as files};
+use crate::engine::{Call, CommandResult, Entry, Item};
 use crate::error::ShellError;
 use crate::parse::ParamValue;
-use crate::render::{CommandResult, Item};
 use crate::schema::values::OnOff;
-use crate::shell::Session;
 
-/// Runs a certificate command.
-pub fn run(
-    session: &mut Session,
-    path: &str,
-    name: &str,
-    params: &[ParamValue],
-    body: Option<String>,
+/// The certificate commands, by path.
+pub const HANDLERS: &[Entry] = &[
+    Entry::new("Security Certificates Server Upload", |c| {
+        with(c, |cx, body| cx.upload(StoreKind::Server, body))
+    }),
+    Entry::new("Security Certificates Client Upload", |c| {
+        with(c, |cx, body| cx.upload(StoreKind::Client, body))
+    }),
+    Entry::new("Security Certificates Server Reset", |c| {
+        with(c, |cx, _| cx.reset())
+    }),
+    Entry::new("Security Certificates Server Show", |c| {
+        with(c, |cx, _| cx.show(StoreKind::Server))
+    }),
+    Entry::new("Security Certificates Client Show", |c| {
+        with(c, |cx, _| cx.show(StoreKind::Client))
+    }),
+    Entry::new("Security Certificates CA Add", |c| {
+        with(c, |cx, body| cx.ca_add(body))
+    }),
+    Entry::new("Security Certificates CA Remove", |c| {
+        with(c, |cx, _| cx.ca_remove())
+    }),
+    Entry::new("Security Certificates CA List", |c| {
+        with(c, |cx, _| cx.ca_list())
+    }),
+    Entry::new("Security Certificates CRL Add", |c| {
+        with(c, |cx, body| cx.crl_add(body))
+    }),
+    Entry::new("Security Certificates CRL List", |c| {
+        with(c, |cx, _| cx.crl_list())
+    }),
+    Entry::new("Security Certificates CSR Generate", |c| {
+        with(c, |cx, _| cx.csr_generate())
+    }),
+    Entry::new("Security Certificates CSR Show", |c| {
+        with(c, |cx, _| cx.csr_show())
+    }),
+    Entry::new("Security Certificates CSR Discard", |c| {
+        with(c, |cx, _| cx.csr_discard())
+    }),
+    Entry::new("Security Certificates EkuReadiness", |c| {
+        with(c, |cx, _| cx.readiness())
+    }),
+];
+
+/// Runs `f` on the call's context and its body.
+fn with(
+    mut call: Call,
+    f: impl FnOnce(Cx, Option<String>) -> Result<CommandResult, ShellError>,
 ) -> Result<CommandResult, ShellError> {
-    let words = path.strip_prefix("Security Certificates ").unwrap_or(path);
+    let body = call.body.take();
     let cx = Cx {
-        session,
-        path,
-        name,
-        params,
+        session: &call,
+        path: call.path,
+        name: call.name,
+        params: call.params,
     };
-    match words {
-        "Server Upload" => cx.upload(StoreKind::Server, body),
-        "Client Upload" => cx.upload(StoreKind::Client, body),
-        "Server Reset" => cx.reset(),
-        "Server Show" => cx.show(StoreKind::Server),
-        "Client Show" => cx.show(StoreKind::Client),
-        "CA Add" => cx.ca_add(body),
-        "CA Remove" => cx.ca_remove(),
-        "CA List" => cx.ca_list(),
-        "CRL Add" => cx.crl_add(body),
-        "CRL List" => cx.crl_list(),
-        "CSR Generate" => cx.csr_generate(),
-        "CSR Show" => cx.csr_show(),
-        "CSR Discard" => cx.csr_discard(),
-        "EkuReadiness" => cx.readiness(),
-        _ => Err(failed(path, format!("xCommand {path} has no handler"))),
-    }
+    f(cx, body)
 }
 
-struct Cx<'a> {
-    session: &'a mut Session,
+struct Cx<'a, 'c> {
+    session: &'a Call<'c>,
     path: &'a str,
     name: &'a str,
     params: &'a [ParamValue],
 }
 
-impl Cx<'_> {
+impl Cx<'_, '_> {
     fn p(&self, key: &str) -> Option<&str> {
         param(self.params, key).filter(|v| !v.is_empty())
     }
@@ -80,7 +106,7 @@ impl Cx<'_> {
         let _ = self
             .session
             .store
-            .audit_note(&self.session.who, path, old, new, result);
+            .audit_note(&self.session.ctx.who, path, old, new, result);
     }
 
     /// A refused write: audited, then the error.
@@ -91,7 +117,7 @@ impl Cx<'_> {
 
     fn write_guard(&self) -> Result<ops::FolderLock, ShellError> {
         require_write(self.session, self.path)?;
-        ops::lock(&self.session.root).map_err(|e| self.fail(e))
+        ops::lock(self.session.root).map_err(|e| self.fail(e))
     }
 
     /// PEM text from the parameter `file_param`, else the body.
@@ -121,9 +147,9 @@ impl Cx<'_> {
             })
         })()
         .map_err(|e| self.refuse(e))?;
-        let root = self.session.root.clone();
-        let checked = upload::check(&root, &input, UnixTime::now()).map_err(|e| self.refuse(e))?;
-        let done = upload::commit(&root, &checked).map_err(|e| self.fail(e))?;
+        let root = self.session.root;
+        let checked = upload::check(root, &input, UnixTime::now()).map_err(|e| self.refuse(e))?;
+        let done = upload::commit(root, &checked).map_err(|e| self.fail(e))?;
         let new = ops::audit_line(Some(&checked.info));
         self.audit(
             &done.old,
@@ -162,12 +188,12 @@ impl Cx<'_> {
 
     fn reset(self) -> Result<CommandResult, ShellError> {
         let _lock = self.write_guard()?;
-        let root = self.session.root.clone();
+        let root = self.session.root;
         let cfg = self.session.store.load().unwrap_or_default();
         let host = crate::status::host_name(&cfg);
-        let old_info = ops::store_leaf(&root, StoreKind::Server).ok().flatten();
-        files::reset_server_to_default(&root, &host).map_err(|e| self.fail(e))?;
-        let chain = ops::read_store_chain(&root, StoreKind::Server)
+        let old_info = ops::store_leaf(root, StoreKind::Server).ok().flatten();
+        files::reset_server_to_default(root, &host).map_err(|e| self.fail(e))?;
+        let chain = ops::read_store_chain(root, StoreKind::Server)
             .map_err(|e| self.fail(e))?
             .ok_or_else(|| self.fail("the default server certificate was not written"))?;
         let info = crate::certs::decode(&chain[0], UnixTime::now()).map_err(|e| self.fail(e))?;
@@ -181,7 +207,7 @@ impl Cx<'_> {
         let mut retrusted = false;
         if let Some(o) = old_info.as_ref().filter(|o| o.is_self_signed) {
             retrusted = calist::replace(
-                &root,
+                root,
                 &o.sha256_fingerprint,
                 chain[0].clone(),
                 UnixTime::now(),
@@ -291,9 +317,9 @@ impl Cx<'_> {
 
     fn ca_add(self, body: Option<String>) -> Result<CommandResult, ShellError> {
         let _lock = self.write_guard()?;
-        let root = self.session.root.clone();
+        let root = self.session.root;
         let pem = self.pem_input("File", body).map_err(|e| self.refuse(e))?;
-        let added = calist::add(&root, &pem, UnixTime::now()).map_err(|e| self.refuse(e))?;
+        let added = calist::add(root, &pem, UnixTime::now()).map_err(|e| self.refuse(e))?;
         if !added.added.is_empty() {
             let new: Vec<String> = added
                 .added
@@ -316,9 +342,9 @@ impl Cx<'_> {
 
     fn ca_remove(self) -> Result<CommandResult, ShellError> {
         let _lock = self.write_guard()?;
-        let root = self.session.root.clone();
+        let root = self.session.root;
         let (removed, total) = calist::remove(
-            &root,
+            root,
             self.p("Fingerprint"),
             self.p("Subject"),
             UnixTime::now(),
@@ -367,13 +393,13 @@ impl Cx<'_> {
 
     fn crl_add(self, body: Option<String>) -> Result<CommandResult, ShellError> {
         let _lock = self.write_guard()?;
-        let root = self.session.root.clone();
+        let root = self.session.root;
         let target = match self.p("Target") {
             Some(t) if t.eq_ignore_ascii_case("policyservices") => files::POLICY_SERVICES_CRL,
             _ => files::CLIENT_CA_CRL,
         };
         let pem = self.pem_input("File", body).map_err(|e| self.refuse(e))?;
-        let added = crl::add(&root, target, &pem, UnixTime::now()).map_err(|e| self.refuse(e))?;
+        let added = crl::add(root, target, &pem, UnixTime::now()).map_err(|e| self.refuse(e))?;
         let new: Vec<String> = added
             .added
             .iter()
@@ -398,7 +424,7 @@ impl Cx<'_> {
     }
 
     fn crl_list(self) -> Result<CommandResult, ShellError> {
-        let list = crl::list(&self.session.root, UnixTime::now()).map_err(|e| self.fail(e))?;
+        let list = crl::list(self.session.root, UnixTime::now()).map_err(|e| self.fail(e))?;
         let mut f = vec![Item::leaf("Total", list.len().to_string())];
         for (n, c) in list.iter().enumerate() {
             f.push(Item::instance("CRL", n as u32 + 1, crl_fields(c)));
@@ -429,9 +455,9 @@ impl Cx<'_> {
                 "ExtendedKeyUsage must be Both, ServerAuth or ClientAuth, not '{eku_v}'"
             ))
         })?;
-        let root = self.session.root.clone();
+        let root = self.session.root;
         let (pending, replaced) =
-            csr::generate(&root, store, &cn, &sans, eku).map_err(|e| self.refuse(e))?;
+            csr::generate(root, store, &cn, &sans, eku).map_err(|e| self.refuse(e))?;
         self.audit(
             if replaced { "a previous request" } else { "" },
             &format!(
@@ -477,7 +503,7 @@ impl Cx<'_> {
 
     fn csr_show(self) -> Result<CommandResult, ShellError> {
         let store = self.store_param()?;
-        match csr::pending(&self.session.root, store).map_err(|e| self.fail(e))? {
+        match csr::pending(self.session.root, store).map_err(|e| self.fail(e))? {
             Some(p) => Ok(ok(self.name, csr_fields(&p))),
             None => Ok(ok(
                 self.name,
@@ -492,7 +518,7 @@ impl Cx<'_> {
     fn csr_discard(self) -> Result<CommandResult, ShellError> {
         let _lock = self.write_guard()?;
         let store = self.store_param()?;
-        let had = csr::clear(&self.session.root, store).map_err(|e| self.fail(e))?;
+        let had = csr::clear(self.session.root, store).map_err(|e| self.fail(e))?;
         if !had {
             return Err(self.refuse(OpError::NotFound(format!(
                 "the {} store has no certificate signing request in progress",
@@ -523,7 +549,7 @@ impl Cx<'_> {
             OnOff::Off => EkuMode::Off,
         };
         let tunnel_on = cfg.tunnel().mode() == OnOff::On;
-        let r = readiness::report(&self.session.root, mode, tunnel_on, UnixTime::now())
+        let r = readiness::report(self.session.root, mode, tunnel_on, UnixTime::now())
             .map_err(|e| self.fail(e))?;
         let mut f = vec![
             Item::leaf("Mode", r.mode.to_string()),

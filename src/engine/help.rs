@@ -169,7 +169,6 @@ fn command_lines(tree: &Tree, addr: &Addr, all: bool, prefix: Option<&str>) -> V
 
 /// Tab completion: the byte offset where the word being completed starts, and the candidates.
 pub fn complete(line: &str) -> (usize, Vec<String>) {
-    let s = schema();
     // After the separator, which may be a multi-byte white space (U+00A0, U+3000).
     let word_start = line
         .char_indices()
@@ -177,73 +176,88 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
         .map(|(i, c)| i + c.len_utf8())
         .unwrap_or(0);
     let partial = &line[word_start..];
-    let head = &line[..word_start];
+    let cands = candidates(&line[..word_start])
+        .into_iter()
+        .filter(|c| starts_with_ci(c, partial))
+        .collect();
+    (word_start, cands)
+}
+
+/// Every word that may follow `head` (not yet filtered by what is typed of the next one).
+fn candidates(head: &str) -> Vec<String> {
     let Ok(lexed) = lex(head) else {
-        return (word_start, Vec::new());
+        return Vec::new();
     };
     let toks = lexed.tokens;
-    let mut verbs: Vec<&str> = VERBS.iter().map(|(n, _)| *n).collect();
-    verbs.extend(["echo", "bye", "exit", "help"]);
-    let filter = |cands: Vec<String>| -> Vec<String> {
-        cands
-            .into_iter()
-            .filter(|c| starts_with_ci(c, partial))
-            .collect()
-    };
     let Some(first) = toks.first() else {
-        return (
-            word_start,
-            filter(verbs.iter().map(|v| v.to_string()).collect()),
-        );
+        let mut verbs: Vec<String> = VERBS.iter().map(|(n, _)| (*n).to_string()).collect();
+        verbs.extend(["echo", "bye", "exit", "help"].map(String::from));
+        return verbs;
     };
     let Tok::Word(vw) = &first.tok else {
-        return (word_start, Vec::new());
+        return Vec::new();
     };
+    let tree = match verb_tree(vw, toks.len()) {
+        Ok(t) => t,
+        Err(words) => return words,
+    };
+    match walk(tree, &toks) {
+        Walked::Candidates(c) => c,
+        Walked::At {
+            parent,
+            awaiting_instance,
+        } => node_candidates(tree, parent, awaiting_instance),
+    }
+}
+
+/// The tree the verb `vw` walks, or (for the verbs without one) the words that follow it.
+fn verb_tree(vw: &str, n_toks: usize) -> Result<&'static Tree, Vec<String>> {
+    let s = schema();
     let verb = VERBS
         .iter()
         .filter(|(n, _)| vw.len() >= 2 && starts_with_ci(n, vw))
         .map(|(_, v)| *v)
         .collect::<Vec<_>>();
-    let tree = match verb.as_slice() {
-        [crate::parse::Verb::Configuration] => &s.config,
-        [crate::parse::Verb::Status] => &s.status,
-        [crate::parse::Verb::Command] => &s.commands,
-        [crate::parse::Verb::Preferences] => {
-            return (
-                word_start,
-                filter(if toks.len() == 1 {
-                    vec!["OutputMode".into()]
-                } else {
-                    vec!["Terminal".into(), "XML".into(), "JSON".into()]
-                }),
-            )
-        }
-        [crate::parse::Verb::Feedback] if toks.len() == 1 => {
-            return (
-                word_start,
-                filter(vec![
-                    "register".into(),
-                    "deregister".into(),
-                    "deregisterall".into(),
-                    "list".into(),
-                ]),
-            )
-        }
-        _ => {
-            if vw.eq_ignore_ascii_case("echo") {
-                return (word_start, filter(vec!["on".into(), "off".into()]));
-            }
-            return (word_start, Vec::new());
-        }
-    };
-    // Walk the words typed so far.
+    match verb.as_slice() {
+        [crate::parse::Verb::Configuration] => Ok(&s.config),
+        [crate::parse::Verb::Status] => Ok(&s.status),
+        [crate::parse::Verb::Command] => Ok(&s.commands),
+        [crate::parse::Verb::Preferences] => Err(if n_toks == 1 {
+            vec!["OutputMode".into()]
+        } else {
+            vec!["Terminal".into(), "XML".into(), "JSON".into()]
+        }),
+        [crate::parse::Verb::Feedback] if n_toks == 1 => Err(vec![
+            "register".into(),
+            "deregister".into(),
+            "deregisterall".into(),
+            "list".into(),
+        ]),
+        _ if vw.eq_ignore_ascii_case("echo") => Err(vec!["on".into(), "off".into()]),
+        _ => Err(Vec::new()),
+    }
+}
+
+/// Where the words typed so far lead.
+enum Walked {
+    /// A value is being typed: these are its words (or none fit).
+    Candidates(Vec<String>),
+    /// At a node (None: the tree's top), maybe waiting for its instance number.
+    At {
+        parent: Option<NodeId>,
+        awaiting_instance: bool,
+    },
+}
+
+/// Walks the words after the verb.
+fn walk(tree: &Tree, toks: &[crate::parse::lex::Token]) -> Walked {
     let mut parent: Option<NodeId> = None;
     let mut awaiting_instance = false;
     let mut i = 1;
     while i < toks.len() {
         match &toks[i].tok {
             Tok::Word(w) if awaiting_instance && w.chars().all(|c| c.is_ascii_digit()) => {
-                awaiting_instance = false
+                awaiting_instance = false;
             }
             Tok::Word(w) => match tree.lookup(parent, w) {
                 Lookup::Found(id) => {
@@ -251,7 +265,7 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
                         // `Key: ` — complete the value of a leaf or a command parameter.
                         if i + 2 >= toks.len() {
                             if let Some(leaf) = &tree.nodes[id].leaf {
-                                return (word_start, filter(leaf.space.words().to_vec()));
+                                return Walked::Candidates(leaf.space.words().to_vec());
                             }
                         }
                         i += 3;
@@ -267,23 +281,31 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
                             if toks.get(i + 1).is_some_and(|t| t.tok == Tok::Colon)
                                 && i + 2 >= toks.len()
                             {
-                                return (word_start, filter(p.space.words().to_vec()));
+                                return Walked::Candidates(p.space.words().to_vec());
                             }
                             i += 3;
                             continue;
                         }
                     }
-                    return (word_start, Vec::new());
+                    return Walked::Candidates(Vec::new());
                 }
             },
-            _ => return (word_start, Vec::new()),
+            _ => return Walked::Candidates(Vec::new()),
         }
         i += 1;
     }
+    Walked::At {
+        parent,
+        awaiting_instance,
+    }
+}
+
+/// What may follow node `parent`: instance numbers, child names (a configuration leaf with its
+/// colon, so the value follows naturally) or a command's parameters.
+fn node_candidates(tree: &Tree, parent: Option<NodeId>, awaiting_instance: bool) -> Vec<String> {
     if awaiting_instance {
         if let Some((lo, hi)) = parent.and_then(|p| tree.nodes[p].instances) {
-            let nums: Vec<String> = (lo..=hi.min(lo + 8)).map(|n| n.to_string()).collect();
-            return (word_start, filter(nums));
+            return (lo..=hi.min(lo + 8)).map(|n| n.to_string()).collect();
         }
     }
     let mut cands: Vec<String> = tree.child_names(parent);
@@ -291,12 +313,11 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
         cands.extend(spec.params.iter().map(|p| format!("{}:", p.name)));
     } else if let Some(p) = parent {
         if tree.nodes[p].leaf.is_some() {
-            return (word_start, Vec::new());
+            return Vec::new();
         }
     }
-    // A leaf name completes with its colon, so the value follows naturally.
-    let config_tree = std::ptr::eq(tree, &s.config);
-    let cands = cands
+    let config_tree = std::ptr::eq(tree, &schema().config);
+    cands
         .into_iter()
         .map(|c| {
             let id = child_id(tree, parent, &c);
@@ -307,8 +328,7 @@ pub fn complete(line: &str) -> (usize, Vec<String>) {
                 c
             }
         })
-        .collect();
-    (word_start, filter(cands))
+        .collect()
 }
 
 fn child_id(tree: &Tree, parent: Option<NodeId>, name: &str) -> NodeId {
