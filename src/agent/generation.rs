@@ -187,7 +187,9 @@ fn load_config(root: &Path, prev: Option<&Generation>) -> Result<Arc<Config>, Bu
     // A plain (non-atomic) save truncates the file before writing it: read in between, an empty
     // file would be a valid configuration of defaults and move the listeners to the default ports.
     // xsh always writes a header, so an empty file after a real configuration is a torn write.
+    // Only a short file can be blank: a large one is not read twice for this.
     if prev.is_some_and(|g| g.config_generation > 0)
+        && std::fs::metadata(&cfg_path).is_ok_and(|m| m.len() <= 4096)
         && std::fs::read(&cfg_path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
     {
         return Err(err(

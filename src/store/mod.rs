@@ -7,9 +7,14 @@
 //! two leaves a record for a generation that never became current, which `xHistory` skips.
 //!
 //! A process parses `xconf.txt` at most once per distinct content: the snapshot is kept with the
-//! bytes it came from and handed out shared ([`Store::snapshot`]). Where configuration lives is
-//! the [`Backend`] trait; [`Store`] is its implementation on these files. This room knows no
-//! certificates, no terminal and no renderer.
+//! bytes it came from and handed out shared ([`Store::snapshot`]); readers of leaves outside
+//! instance nodes take [`Store::globals`], which skips the lines of 1,000 zones. Two side files
+//! save work and are never the configuration: `.audit.tail` (the generation the last writer
+//! claimed and where its audit records end, so the next writer reads only what follows) and
+//! `.xconf.clean` (length and hash of bytes a clean commit wrote, so a checked read need not
+//! re-check them); a stale or missing one only costs the work it would have saved. Where
+//! configuration lives is the [`Backend`] trait; [`Store`] is its implementation on these files.
+//! This room knows no certificates, no terminal and no renderer.
 
 pub mod audit;
 pub mod backend;

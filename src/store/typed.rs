@@ -45,14 +45,22 @@ fn ids() -> &'static [NodeId] {
 }
 
 impl Config {
-    /// The stored value of generated node `idx` at instance numbers `inst`.
+    /// The stored value of generated node `idx` at instance numbers `inst`. The look-up key is
+    /// a per-thread scratch value: the agent reads 7,000 zone leaves per generation, and a key
+    /// built per read would allocate each time.
     fn raw_at(&self, idx: usize, inst: &[u32]) -> Option<&str> {
-        self.values
-            .get(&Key {
-                leaf: ids()[idx],
-                inst: inst.to_vec(),
-            })
-            .map(String::as_str)
+        thread_local! {
+            static PROBE: std::cell::RefCell<Key> = const {
+                std::cell::RefCell::new(Key { leaf: 0, inst: Vec::new() })
+            };
+        }
+        PROBE.with(|p| {
+            let mut p = p.borrow_mut();
+            p.leaf = ids()[idx];
+            p.inst.clear();
+            p.inst.extend_from_slice(inst);
+            self.values.get(&*p).map(String::as_str)
+        })
     }
 
     /// Instance numbers with a stored value under generated instance node `idx`.
