@@ -198,8 +198,18 @@ fn man_pages_render_and_name_every_flag() {
                 bin.name()
             );
         }
-        for env in ["XSH_ROOT", "Exit status"] {
-            assert!(page.contains(env), "{}.1 lacks {env}:\n{page}", bin.name());
+        for section in ["ENVIRONMENT", "EXIT STATUS", "SEE ALSO"] {
+            assert!(
+                page.contains(section),
+                "{}.1 lacks {section}:\n{page}",
+                bin.name()
+            );
+        }
+        // The same environment table as --help.
+        let help = text(&run(exe(bin), &["--help"]).stdout);
+        for (var, _) in bin.environment() {
+            assert!(page.contains(var), "{}.1 lacks {var}", bin.name());
+            assert!(help.contains(var), "{} --help lacks {var}", bin.name());
         }
     }
 }

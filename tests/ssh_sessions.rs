@@ -3,7 +3,7 @@
 //! exec (`ssh host 'xstatus ...'`), feedback between two sessions, the two roles, and the limits
 //! (garbage input, a dropped connection mid-push, the idle timeout).
 //!
-//! Runs as root (CI does); otherwise each test prints SKIP. No timing assertions except a generous
+//! Runs as root (CI does); otherwise each test prints SKIPPED (and fails under `CI=true`). No timing assertions except a generous
 //! bound on feedback latency, which is measured and printed.
 
 mod ssh_support;

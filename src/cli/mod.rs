@@ -20,6 +20,36 @@ pub use xsh::XshArgs;
 pub(crate) static VERSION_TEXT: LazyLock<String> =
     LazyLock::new(|| format!("{} ({})", env!("CARGO_PKG_VERSION"), crate::schema::VERSION));
 
+/// The text after `--help`'s options: the environment and the exit status.
+pub(crate) fn after_help(env: &[(&str, &str)], exit: &str) -> String {
+    let width = env.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    // Wrapped here, under the description column, so clap's wrapping (at 100) has nothing to do.
+    let room = 96 - width - 4;
+    let mut s = String::from("Environment:\n");
+    for (name, what) in env {
+        let mut line = format!("  {name:width$}  ");
+        let mut used = 0;
+        for word in what.split_whitespace() {
+            if used > 0 && used + 1 + word.len() > room {
+                s.push_str(line.trim_end());
+                s.push('\n');
+                line = " ".repeat(width + 4);
+                used = 0;
+            }
+            if used > 0 {
+                line.push(' ');
+                used += 1;
+            }
+            line.push_str(word);
+            used += word.len();
+        }
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s.push_str(&format!("\nExit status: {exit}"));
+    s
+}
+
 /// The documentation flags both binaries share (each table flattens these in).
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Documentation")]
@@ -56,6 +86,28 @@ impl Binary {
     }
 
     /// The clap table (what `--help` prints and the man page and completions are made from).
+    /// The environment the binary reads, `(variable, what for)`.
+    pub fn environment(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Binary::Xsh => xsh::ENVIRONMENT,
+            Binary::Xagent => xagent::ENVIRONMENT,
+        }
+    }
+
+    pub fn exit_status(self) -> &'static str {
+        match self {
+            Binary::Xsh => xsh::EXIT_STATUS,
+            Binary::Xagent => xagent::EXIT_STATUS,
+        }
+    }
+
+    fn other(self) -> Binary {
+        match self {
+            Binary::Xsh => Binary::Xagent,
+            Binary::Xagent => Binary::Xsh,
+        }
+    }
+
     pub fn command(self) -> clap::Command {
         match self {
             Binary::Xsh => XshArgs::command(),
@@ -64,11 +116,34 @@ impl Binary {
     }
 }
 
-/// The man page of `bin`, in roff.
+/// The man page of `bin`, in roff: clap's sections, then ENVIRONMENT, EXIT STATUS and SEE
+/// ALSO from the same data `--help` prints (instead of clap's one "EXTRA" section).
 pub fn man_page(bin: Binary) -> Vec<u8> {
+    use clap_mangen::roff::{bold, roman, Roff};
+    let man = clap_mangen::Man::new(bin.command().after_help(None::<&str>));
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
-    let _ = clap_mangen::Man::new(bin.command()).render(&mut out);
+    let _ = man.render_title(&mut out);
+    let _ = man.render_name_section(&mut out);
+    let _ = man.render_synopsis_section(&mut out);
+    let _ = man.render_description_section(&mut out);
+    let _ = man.render_options_section(&mut out);
+    let mut roff = Roff::default();
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (name, what) in bin.environment() {
+        roff.control("TP", [])
+            .text([bold(*name)])
+            .text([roman(*what)]);
+    }
+    roff.control("SH", ["EXIT STATUS"])
+        .text([roman(bin.exit_status())]);
+    let other = bin.other().name();
+    roff.control("SH", ["SEE ALSO"]).text([
+        bold(other),
+        roman("(1); README.md and grammar/README.md in the source tree"),
+    ]);
+    let _ = roff.to_writer(&mut out);
+    let _ = man.render_version_section(&mut out);
     out
 }
 

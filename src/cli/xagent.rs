@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::{DocFlags, VERSION_TEXT};
+use std::sync::LazyLock;
+
+use super::{after_help, DocFlags, VERSION_TEXT};
 
 const ABOUT: &str = "Hot-reloading TLS listeners and outbound zone peers for one xsh ROOT";
 
@@ -17,13 +19,24 @@ change, without a restart and without serving a half-written file.
 SIGHUP forces a reload, SIGTERM stops. Under systemd (Type=notify) it reports READY, RELOADING \
 and STOPPING.";
 
-const AFTER_HELP: &str = "\
-Environment:
-  XSH_ROOT      the root when --root is not given (else /var/lib/xsh)
-  NOTIFY_SOCKET systemd's notification socket (set by systemd)
+/// The environment `xagent` reads: `--help` and the man page are made from this.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "XSH_ROOT",
+        "the root when --root is not given (else /var/lib/xsh)",
+    ),
+    (
+        "NOTIFY_SOCKET",
+        "systemd's notification socket (set by systemd for Type=notify)",
+    ),
+];
 
-Exit status: 0 after SIGTERM or a successful --check, 1 when the agent cannot start or the \
-check fails, 2 for a usage error or a root that cannot be opened.";
+/// What the exit status says.
+pub const EXIT_STATUS: &str = "0 after SIGTERM or a successful --check, 1 when the agent cannot \
+                               start or the check fails, 2 for a usage error or a root that \
+                               cannot be opened (or, with --check, is not prepared).";
+
+static AFTER_HELP: LazyLock<String> = LazyLock::new(|| after_help(ENVIRONMENT, EXIT_STATUS));
 
 /// The `xagent` flags.
 #[derive(Debug, Clone, Parser)]
@@ -32,7 +45,7 @@ check fails, 2 for a usage error or a root that cannot be opened.";
     version = VERSION_TEXT.as_str(),
     about = ABOUT,
     long_about = LONG_ABOUT,
-    after_help = AFTER_HELP,
+    after_help = AFTER_HELP.as_str(),
 )]
 pub struct XagentArgs {
     /// The root folder to serve [default: $XSH_ROOT, else /var/lib/xsh]. Created with a default

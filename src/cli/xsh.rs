@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-use super::{DocFlags, VERSION_TEXT};
+use std::sync::LazyLock;
+
+use super::{after_help, DocFlags, VERSION_TEXT};
 
 const ABOUT: &str = "The xConfiguration-compatible shell (the server dialect of Cisco-style tsh)";
 
@@ -20,16 +22,33 @@ ForceCommand the client's command comes from SSH_ORIGINAL_COMMAND.
 Start here: `xsh --quickstart` creates ./xsh-root and runs the agent's loopback listeners for \
 the length of the session; type `help` in the shell.";
 
-const AFTER_HELP: &str = "\
-Environment:
-  XSH_ROOT              the root when --root is not given (else /var/lib/xsh)
-  XSH_EDITOR            the default of --editor
-  XSH_NO_GROUP_COMMIT   when set (to anything), as --no-group-commit
-  SSH_ORIGINAL_COMMAND  the command to run when -c is not given (sshd ForceCommand); `xsh`
-                        or `tsh` there means an ordinary session
+/// The environment `xsh` reads: `--help` and the man page are made from this.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "XSH_ROOT",
+        "the root when --root is not given (else /var/lib/xsh)",
+    ),
+    ("XSH_EDITOR", "the default of --editor (auto, full or line)"),
+    (
+        "XSH_NO_GROUP_COMMIT",
+        "when set (to anything), as --no-group-commit",
+    ),
+    (
+        "SSH_ORIGINAL_COMMAND",
+        "the command to run when -c is not given (sshd ForceCommand); xsh or tsh there means an \
+         ordinary session",
+    ),
+    (
+        "TERM",
+        "picks the full editor (xterm, putty, screen, tmux, linux) or the line mode (others)",
+    ),
+];
 
-Exit status: 0 when every command succeeded, 1 when one failed, 2 for a usage error or a root \
-that cannot be opened.";
+/// What the exit status says.
+pub const EXIT_STATUS: &str = "0 when every command succeeded, 1 when one failed, 2 for a usage \
+                               error or a root that cannot be opened.";
+
+static AFTER_HELP: LazyLock<String> = LazyLock::new(|| after_help(ENVIRONMENT, EXIT_STATUS));
 
 /// How to read a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,7 +84,7 @@ pub enum Tree {
     version = VERSION_TEXT.as_str(),
     about = ABOUT,
     long_about = LONG_ABOUT,
-    after_help = AFTER_HELP,
+    after_help = AFTER_HELP.as_str(),
 )]
 pub struct XshArgs {
     /// The root folder: configuration, certificates, status, history [default: $XSH_ROOT, else
