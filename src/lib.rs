@@ -22,7 +22,7 @@
 //! | 8 | renderers | `render` | terminal, XML and JSON text of replies and errors |
 //! | 9 | documents | `dump` | configuration and status dumps, `xCommand SystemUnit Dump` |
 //! | 10 | documents | `diag` | the diagnostic bundle, `xCommand DiagnosticLogging Collect` |
-//! | 11 | front ends | `shell`, `agent` | the terminal session; the TLS agent (no terminal) |
+//! | 11 | front ends | `shell`, `agent`, `cli` | the terminal session; the TLS agent (no terminal); the process flags |
 #![forbid(unsafe_code)]
 // Only a binary ends the process: a library call that exits skips every destructor (terminal
 // restore, flushed logs, lock files).

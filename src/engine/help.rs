@@ -96,7 +96,7 @@ fn tree_lines(
                 if config {
                     out.push(format!(
                         "    default {}: {}",
-                        crate::render::quote(&leaf.default),
+                        crate::schema::text::quote(&leaf.default),
                         leaf.help
                     ));
                 } else {
@@ -153,7 +153,7 @@ fn command_lines(tree: &Tree, addr: &Addr, all: bool, prefix: Option<&str>) -> V
                 }
                 if all {
                     if let Some(d) = &p.default {
-                        l.push_str(&format!(" default {}", crate::render::quote(d)));
+                        l.push_str(&format!(" default {}", crate::schema::text::quote(d)));
                     }
                     l.push_str(&format!("  {}", p.help));
                 }

@@ -20,15 +20,8 @@ pub use crate::engine::reply::{command_result_name, CommandResult, DocKind, Item
 use crate::error::{Area, Code, ShellError};
 use crate::parse::OutputMode;
 
-/// Quotes a value the way the product prints it: `"..."` with `\"` and `\\` escaped.
-pub fn quote(v: &str) -> String {
-    let mut s = String::with_capacity(v.len() + 2);
-    quote_into(v, &mut s);
-    s
-}
-
-/// Appends `v` quoted (as [`quote`]) to `s`; the rule is the schema room's.
-pub use crate::schema::text::quote_into;
+/// The quoting rule is the schema room's (the store writes values with it too).
+pub use crate::schema::text::{quote, quote_into};
 
 /// A rough size in bytes of `items` written out, to reserve output buffers once (a dump of
 /// 1,000 zones is half a megabyte; growing a string to that copies it many times).

@@ -30,6 +30,13 @@ pub fn quoted(i: &str) -> IResult<&str, String> {
     )))
 }
 
+/// `v` quoted as [`quote_into`] does.
+pub fn quote(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    quote_into(v, &mut s);
+    s
+}
+
 /// Appends `v` quoted the way the product prints it: `"..."` with `\"` and `\\` escaped.
 pub fn quote_into(v: &str, s: &mut String) {
     s.push('"');

@@ -79,7 +79,7 @@ pub(super) fn write_tail(tail: &Path, generation: u64, end: u64) -> io::Result<(
 /// The highest generation claimed by an `applied` record, from the side file and the records
 /// appended after the point it names. `None` when the side file is missing or does not match
 /// the log (then the caller scans).
-fn claimed_from_tail(f: &mut File, len: u64, tail: &Path) -> Option<Option<u64>> {
+fn claimed_from_tail(f: &mut File, len: u64, tail: &Path) -> Option<u64> {
     let text = fs::read_to_string(tail).ok()?;
     let mut it = text.split_whitespace();
     let generation: u64 = it.next()?.parse().ok()?;
@@ -103,7 +103,7 @@ fn claimed_from_tail(f: &mut File, len: u64, tail: &Path) -> Option<Option<u64>>
         .filter(|r| r.result == "applied")
         .map(|r| r.generation)
         .max();
-    Some(Some(newer.map_or(generation, |n| n.max(generation))))
+    Some(newer.map_or(generation, |n| n.max(generation)))
 }
 
 /// The highest generation of an `applied` record. Notes (certificate changes, a migration) are
@@ -116,7 +116,7 @@ pub(super) fn last_applied_generation(log: &Path, tail: &Path, current: u64) -> 
     let mut f = File::open(log).ok()?;
     let len = f.metadata().ok()?.len();
     if let Some(found) = claimed_from_tail(&mut f, len, tail) {
-        return found;
+        return Some(found);
     }
     let mut start = len.saturating_sub(64 * 1024);
     loop {
