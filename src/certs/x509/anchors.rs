@@ -5,8 +5,8 @@
 use rustls::{DistinguishedName, RootCertStore};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 
-use super::error::CertError;
-use super::info;
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info;
 
 /// A parsed trusted CA list. Cheap to share behind an `Arc`; immutable.
 ///
