@@ -484,7 +484,7 @@ fn no_tickets_by_default_and_ca_names_can_be_left_out() {
         "the CA names are listed by default: {}",
         c.both()
     );
-    core.ok(&["xConfiguration SIP TLS CertificateRequest CANames Mode: Off"]);
+    core.ok(&["xConfiguration SIP TLS Certificate CANames Mode: Off"]);
     wait_for("CertificateRequest without CA names", || {
         let mut c = s_client(core.sip_port, &cli, &ca, &["-tls1_3"]);
         c.send(OPTIONS);

@@ -299,7 +299,7 @@ pub fn build(
     let revocation = revocation(root, &cfg)?;
     let tls = cfg.sip().tls();
     let tickets = tls.session_tickets().mode() == OnOff::On;
-    let ca_names = tls.certificate_request().ca_names().mode() == OnOff::On;
+    let ca_names = tls.certificate().ca_names().mode() == OnOff::On;
     let sip = server_config(
         &certs,
         EkuClientVerifier::inbound(anchors.clone(), mode)

@@ -1,38 +1,34 @@
-//! The certificate room: X.509 reading and display, the trusted CA list, the
-//! client-certificate EKU policy (domain.md §2, §4) and its rustls verifier,
-//! a test/demo PKI, and the certificate file layout under `ROOT/certs/`
-//! (atomic pair writes, torn-pair-safe loads, default certificate, the
-//! single-store -> two-store upgrade).
+//! The certificate room, in four sub-rooms by concern (each imports only those before it):
 //!
-//! * [`eku`] — the EKU policy as a pure function ([`eku::check_chain`]).
-//! * [`verifier`] — [`verifier::EkuClientVerifier`] for rustls servers and
-//!   [`verifier::server_verifier`] for outbound peers.
-//! * [`info`] — PEM parsing, key/cert matching, decoded certificate view.
-//! * [`anchors`] — [`TrustAnchors`] built from `ca.pem`.
-//! * [`pki`] — generated CAs/leaves for tests and the default certificate.
-//! * [`store`] — file names and atomic operations in `ROOT/certs/`.
-//! * [`upload`], [`calist`], [`crl`], [`csr`], [`readiness`] — the operations
-//!   behind `xCommand Security Certificates ...` ([`ops`] holds their shared
-//!   vocabulary and error type; [`trust`] the EKU-neutral chain check;
-//!   [`pemenc`] writes clean PEM).
+//! * [`policy`] — the one EKU rule: typed [`Eku`]/[`Ekus`], [`EkuMode`], [`Role`], and
+//!   [`policy::decide`] with a typed refusal. No DER, no rustls.
+//! * [`x509`] — reading certificates and keys ([`info`], [`anchors`], [`pemenc`], [`error`]).
+//! * [`verify`] — the chain check ([`eku::check_chain`]), its diagnosis, the EKU-neutral trust
+//!   check ([`trust`]) and the rustls verifiers ([`verifier`]).
+//! * [`files`] — `ROOT/certs/`: stores, the default certificate, the upgrade, and the operations
+//!   behind `xCommand Security Certificates ...` ([`upload`], [`calist`], [`crl`], [`csr`],
+//!   [`readiness`], [`ops`], [`store`]).
+//!
+//! The test PKI ([`pki`]) is built only for tests or with the `test-pki` feature, never into a
+//! release library. The module paths of before the split (`certs::info`, `certs::store`, ...)
+//! stay as re-exports, so other rooms' imports keep working.
 
-pub mod anchors;
-pub mod calist;
-pub mod crl;
-pub mod csr;
-mod diagnose;
-pub mod eku;
-pub mod error;
-pub mod info;
-pub mod ops;
-pub mod pemenc;
+pub mod files;
+#[cfg(any(test, feature = "test-pki"))]
 pub mod pki;
 pub mod policy;
-pub mod readiness;
-pub mod store;
-pub mod trust;
-pub mod upload;
-pub mod verifier;
+pub mod verify;
+pub mod x509;
+
+pub use files::{calist, crl, csr, ops, readiness, store, upload};
+pub use verify::{eku, verifier};
+pub use x509::{anchors, error, info, pemenc};
+
+/// `certs::trust` of before the split: the trust check, and reading `ca.pem`.
+pub mod trust {
+    pub use super::files::calist::load_ca_list;
+    pub use super::verify::trust::verify_trust;
+}
 
 pub use anchors::TrustAnchors;
 pub use eku::{check_chain, check_chain_for, ChainInfo, EkuError, EkuMode, Role};

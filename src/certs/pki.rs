@@ -1,17 +1,18 @@
-//! A small test/demo PKI on rcgen, for unit tests, integration tests, benches
-//! and the product's "default server certificate": root CAs, intermediates
+//! A small test PKI on rcgen, for unit tests, integration tests and benches (built only for
+//! tests or with the `test-pki` feature; never in a release library): root CAs, intermediates
 //! with a chosen EKU, leaves with a chosen EKU set and validity, ECDSA P-256
 //! keys, SANs `localhost` / `127.0.0.1`, random unique serials. Everything is
 //! returned as PEM strings.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, ExtendedKeyUsagePurpose,
+    IsCa, KeyPair, KeyUsagePurpose,
 };
-use ring::rand::{SecureRandom, SystemRandom};
 use time::{Duration, OffsetDateTime};
 
-use super::error::CertError;
+pub use crate::certs::files::default_cert::self_signed_default;
+use crate::certs::files::default_cert::{dn, random_serial};
+use crate::certs::x509::error::CertError;
 
 /// EKU set of a generated leaf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -285,47 +286,6 @@ impl TestCa {
             root_pem: self.root.pem.clone(),
         })
     }
-}
-
-/// The product's default server certificate: self-signed, CN = `hostname`,
-/// SAN `hostname` (when it is a valid DNS name or IP), serverAuth+clientAuth,
-/// ECDSA P-256, valid 10 years. Returns `(cert_pem, key_pem)`.
-pub fn self_signed_default(hostname: &str) -> Result<(String, String), CertError> {
-    let mut params = CertificateParams::new(vec![hostname.to_string()])
-        .or_else(|_| CertificateParams::new(Vec::<String>::new()))?;
-    params.distinguished_name = dn(hostname);
-    params.serial_number = Some(random_serial()?);
-    let now = OffsetDateTime::now_utc();
-    params.not_before = now;
-    params.not_after = now + Duration::days(3650);
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    let key = KeyPair::generate()?;
-    let cert = params.self_signed(&key)?;
-    Ok((cert.pem(), key.serialize_pem()))
-}
-
-fn dn(cn: &str) -> DistinguishedName {
-    let mut d = DistinguishedName::new();
-    d.push(DnType::CommonName, cn);
-    d
-}
-
-fn random_serial() -> Result<SerialNumber, CertError> {
-    let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| CertError::Generate("system random number generator failed".into()))?;
-    // Positive and without a leading zero byte, so DER keeps all 16 bytes.
-    bytes[0] = (bytes[0] & 0x7f) | 0x10;
-    Ok(SerialNumber::from_slice(&bytes))
 }
 
 fn ca_params(cn: &str) -> Result<CertificateParams, CertError> {

@@ -15,10 +15,12 @@ use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-use super::error::CertError;
-use super::info::{parse_pem_key, unix_rfc3339};
-use super::ops::{OpError, StoreKind};
-use super::store::{certs_dir, write_file_atomic, CERT_MODE, GENERATED_CSR_DIR, KEY_MODE};
+use crate::certs::files::ops::{OpError, StoreKind};
+use crate::certs::files::store::{
+    certs_dir, write_file_atomic, CERT_MODE, GENERATED_CSR_DIR, KEY_MODE,
+};
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info::{parse_pem_key, unix_rfc3339};
 
 /// State text when no request is pending (the product's wording).
 pub const NO_CSR: &str = "no certificate signing request in progress";

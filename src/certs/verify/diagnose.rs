@@ -4,9 +4,9 @@
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::eku::{EkuError, EkuMode, Role};
-use super::info;
-use super::policy::{self, Ekus, Position, Refusal};
+use crate::certs::policy::{self, Ekus, Position, Refusal};
+use crate::certs::verify::eku::{EkuError, EkuMode, Role};
+use crate::certs::x509::info;
 
 /// Turn webpki's error into a precise [`EkuError`], naming the certificate.
 pub(crate) fn diagnose(

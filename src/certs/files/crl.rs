@@ -12,12 +12,14 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use super::error::CertError;
-use super::info::unix_rfc3339;
-use super::ops::OpError;
-use super::pemenc;
-use super::store::{certs_dir, write_file_atomic, CERT_MODE, CLIENT_CA_CRL, POLICY_SERVICES_CRL};
-use super::trust::load_ca_list;
+use crate::certs::files::calist::load_ca_list;
+use crate::certs::files::ops::OpError;
+use crate::certs::files::store::{
+    certs_dir, write_file_atomic, CERT_MODE, CLIENT_CA_CRL, POLICY_SERVICES_CRL,
+};
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info::unix_rfc3339;
+use crate::certs::x509::pemenc;
 
 /// The CRL files, in listing order.
 pub const CRL_FILES: [&str; 2] = [CLIENT_CA_CRL, POLICY_SERVICES_CRL];

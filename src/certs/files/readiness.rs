@@ -9,11 +9,14 @@ use std::path::Path;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::calist;
-use super::info::{decode, CertInfo};
-use super::ops::{eku_text, read_store_chain, OpError, StoreKind, EXPIRY_WARNING_DAYS};
-use super::policy::{self, Eku, EkuMode, Ekus, Position, Refusal, Role};
-use super::trust::{load_ca_list, verify_trust};
+use crate::certs::files::calist;
+use crate::certs::files::calist::load_ca_list;
+use crate::certs::files::ops::{
+    eku_text, read_store_chain, OpError, StoreKind, EXPIRY_WARNING_DAYS,
+};
+use crate::certs::policy::{self, Eku, EkuMode, Ekus, Position, Refusal, Role};
+use crate::certs::verify::trust::verify_trust;
+use crate::certs::x509::info::{decode, CertInfo};
 
 /// Outcome of one role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +131,7 @@ impl StoreView {
 
 fn view(
     chain: Option<Vec<CertificateDer<'static>>>,
-    anchors: Option<&super::TrustAnchors>,
+    anchors: Option<&crate::certs::x509::anchors::TrustAnchors>,
     now: UnixTime,
 ) -> Result<Option<StoreView>, OpError> {
     let Some(chain) = chain else { return Ok(None) };

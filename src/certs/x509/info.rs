@@ -15,10 +15,10 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 
-use super::anchors::TrustAnchors;
-use super::error::CertError;
-use super::policy::{Eku, Ekus};
-pub use super::policy::{OID_ANY_EKU, OID_CLIENT_AUTH, OID_SERVER_AUTH};
+use crate::certs::policy::{Eku, Ekus};
+pub use crate::certs::policy::{OID_ANY_EKU, OID_CLIENT_AUTH, OID_SERVER_AUTH};
+use crate::certs::x509::anchors::TrustAnchors;
+use crate::certs::x509::error::CertError;
 
 /// A decoded certificate, ready for `show decoded` and status output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

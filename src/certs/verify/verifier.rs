@@ -1,5 +1,5 @@
 //! rustls glue: [`EkuClientVerifier`] checks inbound client certificates with
-//! the EKU policy of [`super::eku`] (the configured mode, or "always require
+//! the EKU policy of [`crate::certs::verify::eku`] (the configured mode, or "always require
 //! clientAuth" for the tunnel listener); [`server_verifier`] checks outbound
 //! peers' server certificates against the same trusted CA list.
 
@@ -13,10 +13,12 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::anchors::TrustAnchors;
-use super::eku::{check_presented, ChainInfo, EkuError, EkuMode, Revocation, Role, ALGORITHMS};
-use super::error::CertError;
-use super::info::Presented;
+use crate::certs::verify::eku::{
+    check_presented, ChainInfo, EkuError, EkuMode, Revocation, Role, ALGORITHMS,
+};
+use crate::certs::x509::anchors::TrustAnchors;
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info::Presented;
 
 /// A `ClientCertVerifier` applying the EKU checking mode. Client
 /// authentication is mandatory; the CertificateRequest carries the trusted
@@ -32,7 +34,7 @@ pub struct EkuClientVerifier {
     mode: EkuMode,
     role: Role,
     revocation: Option<Arc<Revocation>>,
-    /// Whether the CertificateRequest names the trusted CAs (`CertificateRequest CANames Mode`).
+    /// Whether the CertificateRequest names the trusted CAs (`SIP TLS Certificate CANames Mode`).
     ca_names: bool,
 }
 

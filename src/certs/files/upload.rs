@@ -11,14 +11,18 @@ use std::path::Path;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
-use super::csr;
-use super::error::CertError;
-use super::info::{decode, key_matches_cert, parse_pem_certs, parse_pem_key, CertInfo};
-use super::ops::{self, OpError, StoreKind, EXPIRY_WARNING_DAYS};
-use super::policy::{self, EkuMode, Lack, Role};
-use super::store::{certs_dir, write_pair_atomic};
-use super::trust::{load_ca_list, verify_trust};
-use super::{crl, pemenc};
+use crate::certs::files::calist::load_ca_list;
+use crate::certs::files::crl;
+use crate::certs::files::csr;
+use crate::certs::files::ops::{self, OpError, StoreKind, EXPIRY_WARNING_DAYS};
+use crate::certs::files::store::{certs_dir, write_pair_atomic};
+use crate::certs::policy::{self, EkuMode, Lack, Role};
+use crate::certs::verify::trust::verify_trust;
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info::{
+    decode, key_matches_cert, parse_pem_certs, parse_pem_key, CertInfo,
+};
+use crate::certs::x509::pemenc;
 
 /// Where the key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,7 +300,7 @@ fn client_warnings(
 
 fn check_validity(chain: &[CertificateDer<'_>], now: UnixTime) -> Result<(), OpError> {
     let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-    let now_text = super::info::unix_rfc3339(now);
+    let now_text = crate::certs::x509::info::unix_rfc3339(now);
     for c in chain {
         let i = decode(c, now)?;
         let (nb, na) = validity_secs(c).unwrap_or((i64::MIN, i64::MAX));

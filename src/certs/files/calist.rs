@@ -7,12 +7,12 @@ use std::path::Path;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::error::CertError;
-use super::info::{decode, parse_pem_certs, CertInfo};
-use super::ops::{normalise_fingerprint, OpError};
-use super::pemenc;
-use super::store::{certs_dir, write_file_atomic, CA_LIST, CERT_MODE};
-use super::TrustAnchors;
+use crate::certs::files::ops::{normalise_fingerprint, OpError};
+use crate::certs::files::store::{certs_dir, write_file_atomic, CA_LIST, CERT_MODE};
+use crate::certs::x509::anchors::TrustAnchors;
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info::{decode, parse_pem_certs, CertInfo};
+use crate::certs::x509::pemenc;
 
 /// What [`add`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,4 +197,21 @@ pub fn replace(
     list[pos] = new;
     write(root, &list)?;
     Ok(true)
+}
+
+/// Load `ROOT/certs/ca.pem` as anchors; `Ok(None)` when it is missing or holds no certificate.
+pub fn load_ca_list(
+    root: &std::path::Path,
+) -> Result<Option<TrustAnchors>, crate::certs::x509::error::CertError> {
+    let p = crate::certs::files::store::certs_dir(root).join(crate::certs::files::store::CA_LIST);
+    let bytes = match std::fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(crate::certs::x509::error::CertError::io("read", p, e)),
+    };
+    match TrustAnchors::from_pem(&bytes) {
+        Ok(a) => Ok(Some(a)),
+        Err(crate::certs::x509::error::CertError::EmptyTrustList) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

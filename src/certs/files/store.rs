@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::error::CertError;
-use super::info::{key_matches_cert, parse_pem_certs, parse_pem_key};
-use super::pki;
+use crate::certs::files::default_cert;
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info::{key_matches_cert, parse_pem_certs, parse_pem_key};
 
 /// Folder under ROOT.
 pub const CERTS_DIR: &str = "certs";
@@ -153,7 +153,7 @@ pub fn ensure_default(root: &Path, hostname: &str) -> Result<bool, CertError> {
 pub fn reset_server_to_default(root: &Path, hostname: &str) -> Result<(), CertError> {
     let dir = certs_dir(root);
     create_dirs(&dir)?;
-    let (cert, key) = pki::self_signed_default(hostname)?;
+    let (cert, key) = default_cert::self_signed_default(hostname)?;
     write_pair_atomic(
         &dir,
         SERVER_CERT,
@@ -311,7 +311,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         ensure_default(root.path(), "edge.example").unwrap();
         let dir = certs_dir(root.path());
-        let (c, k) = pki::self_signed_default("client.example").unwrap();
+        let (c, k) = default_cert::self_signed_default("client.example").unwrap();
         write_pair_atomic(&dir, CLIENT_CERT, CLIENT_KEY, c.as_bytes(), k.as_bytes()).unwrap();
         let r = migrate_single_store(root.path()).unwrap();
         assert_eq!(r.outcome, MigrationOutcome::AlreadyMigrated);
@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(r.outcome, MigrationOutcome::NothingToMigrate);
         ensure_default(root.path(), "a.example").unwrap();
         let dir = certs_dir(root.path());
-        let (c, _) = pki::self_signed_default("b.example").unwrap();
+        let (c, _) = default_cert::self_signed_default("b.example").unwrap();
         write_file_atomic(&dir, SERVER_CERT, c.as_bytes(), CERT_MODE).unwrap();
         let e = load_pair(&dir, SERVER_CERT, SERVER_KEY).unwrap_err();
         assert_eq!(e.code(), "key-mismatch", "{e}");
@@ -341,7 +341,7 @@ mod tests {
         ensure_default(root.path(), "a.example").unwrap();
         let dir = certs_dir(root.path());
         let pairs: Vec<_> = (0..4)
-            .map(|i| pki::self_signed_default(&format!("h{i}.example")).unwrap())
+            .map(|i| default_cert::self_signed_default(&format!("h{i}.example")).unwrap())
             .collect();
         let wdir = dir.clone();
         let writer = std::thread::spawn(move || {

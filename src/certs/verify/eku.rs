@@ -28,11 +28,11 @@ use webpki::{
     RequiredEkuNotFoundContext,
 };
 
-use super::anchors::TrustAnchors;
-use super::diagnose;
-use super::info;
-use super::policy::{self as policy, Eku, Ekus, Lack, Need, Position, Refusal};
-pub use super::policy::{ClientAuthReason, EkuMode, Role};
+use crate::certs::policy::{self as policy, Eku, Ekus, Lack, Need, Position, Refusal};
+pub use crate::certs::policy::{ClientAuthReason, EkuMode, Role};
+use crate::certs::verify::diagnose;
+use crate::certs::x509::anchors::TrustAnchors;
+use crate::certs::x509::info;
 
 /// Signature algorithms of the ring provider, used for chain signatures.
 pub(crate) static ALGORITHMS: LazyLock<WebPkiSupportedAlgorithms> =

@@ -5,9 +5,9 @@
 use rustls_pki_types::{CertificateDer, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 
-use super::anchors::TrustAnchors;
-use super::diagnose::diagnose;
-use super::eku::{EkuError, EkuMode, Role, ALGORITHMS};
+use crate::certs::verify::diagnose::diagnose;
+use crate::certs::verify::eku::{EkuError, EkuMode, Role, ALGORITHMS};
+use crate::certs::x509::anchors::TrustAnchors;
 
 /// Accepts any EKU set (webpki still rejects an empty EKU extension).
 #[derive(Debug, Clone, Copy)]
@@ -65,20 +65,5 @@ pub fn verify_trust(
             intermediates,
             now,
         )),
-    }
-}
-
-/// Load `ROOT/certs/ca.pem` as anchors; `Ok(None)` when it is missing or holds no certificate.
-pub fn load_ca_list(root: &std::path::Path) -> Result<Option<TrustAnchors>, super::CertError> {
-    let p = super::store::certs_dir(root).join(super::store::CA_LIST);
-    let bytes = match std::fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(super::CertError::io("read", p, e)),
-    };
-    match TrustAnchors::from_pem(&bytes) {
-        Ok(a) => Ok(Some(a)),
-        Err(super::CertError::EmptyTrustList) => Ok(None),
-        Err(e) => Err(e),
     }
 }

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::error::CertError;
-use super::info::{decode, parse_pem_certs, CertInfo};
-use super::store::{self, certs_dir};
+use crate::certs::files::store::{self, certs_dir};
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info::{decode, parse_pem_certs, CertInfo};
 
 /// The product's refusal of a client-store upload without clientAuth (web UI text, verbatim).
 pub const NO_CLIENT_USAGE: &str = "Invalid certificate: The file provided does not have a client usage attribute. Services requiring mutual TLS may not work.";

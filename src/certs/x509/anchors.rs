@@ -2,11 +2,13 @@
 //! webpki anchors for path building, as DER for a rustls `RootCertStore`, and
 //! as distinguished names for the `certificate_authorities` hint.
 
+use std::sync::OnceLock;
+
 use rustls::{DistinguishedName, RootCertStore};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 
-use super::error::CertError;
-use super::info;
+use crate::certs::x509::error::CertError;
+use crate::certs::x509::info;
 
 /// A parsed trusted CA list. Cheap to share behind an `Arc`; immutable.
 ///
@@ -17,6 +19,9 @@ pub struct TrustAnchors {
     ders: Vec<CertificateDer<'static>>,
     anchors: Vec<TrustAnchor<'static>>,
     subjects: Vec<DistinguishedName>,
+    /// Display subjects, read on first use: an accepted handshake names its anchor without
+    /// parsing it again, and a list of 1,000 CAs is not parsed twice at load.
+    names: Vec<OnceLock<Option<String>>>,
 }
 
 impl TrustAnchors {
@@ -48,6 +53,7 @@ impl TrustAnchors {
             anchors.push(anchor);
         }
         Ok(TrustAnchors {
+            names: (0..ders.len()).map(|_| OnceLock::new()).collect(),
             ders,
             anchors,
             subjects,
@@ -60,6 +66,7 @@ impl TrustAnchors {
             ders: Vec::new(),
             anchors: Vec::new(),
             subjects: Vec::new(),
+            names: Vec::new(),
         }
     }
 
@@ -98,7 +105,9 @@ impl TrustAnchors {
 
     /// Display subject ("CN=..., O=...") of the anchor at `index`.
     pub fn subject_name(&self, index: usize) -> Option<String> {
-        self.ders.get(index).and_then(|d| info::subject_name(d))
+        let name = self.names.get(index)?;
+        name.get_or_init(|| self.ders.get(index).and_then(|d| info::subject_name(d)))
+            .clone()
     }
 
     /// Index of `anchor` in this list (by identity, else by subject and key).

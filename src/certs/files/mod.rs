@@ -1,0 +1,16 @@
+//! The files under `ROOT/certs/`: the two stores and their atomic pair writes and torn-pair-safe
+//! loads, the default certificate, the single-store -> two-store upgrade, and the operations
+//! behind `xCommand Security Certificates ...` (upload, CA list, CRLs, CSRs, the EKU readiness
+//! report) with their shared vocabulary and error type.
+//!
+//! Must not know: the shell, the renderers or the agent; it asks [`crate::certs::policy`] for
+//! every EKU decision and [`crate::certs::verify`] for trust, and never decides either itself.
+
+pub mod calist;
+pub mod crl;
+pub mod csr;
+pub mod default_cert;
+pub mod ops;
+pub mod readiness;
+pub mod store;
+pub mod upload;
