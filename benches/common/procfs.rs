@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::sys::resource::{getrusage, UsageWho};
+use nix::time::{clock_gettime, ClockId};
 
 fn clk_tck() -> f64 {
     static TCK: OnceLock<f64> = OnceLock::new();
@@ -73,9 +74,15 @@ fn usage_secs(who: UsageWho) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// CPU of this process (every thread) so far, in seconds.
+fn clock_secs(id: ClockId) -> f64 {
+    clock_gettime(id)
+        .map(|t| t.tv_sec() as f64 + t.tv_nsec() as f64 * 1e-9)
+        .unwrap_or(0.0)
+}
+
+/// CPU of this process (every thread) so far, in seconds (nanosecond clock, not ticks).
 pub fn self_cpu() -> f64 {
-    usage_secs(UsageWho::RUSAGE_SELF)
+    clock_secs(ClockId::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// CPU of this process's children that have been waited for, in seconds. The delta across one
@@ -92,7 +99,7 @@ pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// CPU of the calling thread so far, in seconds.
+/// CPU of the calling thread so far, in seconds (nanosecond clock, not ticks).
 pub fn thread_cpu() -> f64 {
-    usage_secs(UsageWho::RUSAGE_THREAD)
+    clock_secs(ClockId::CLOCK_THREAD_CPUTIME_ID)
 }

@@ -58,19 +58,21 @@ fn agent_with_zones(work: &Path) -> (Agent, u64) {
     (agent, size)
 }
 
+/// One program of the round: `program [--root R]`, fed `input`.
 struct Case {
     label: &'static str,
-    cmd: Box<dyn Fn() -> Command>,
+    program: PathBuf,
+    root: Option<PathBuf>,
     input: &'static [u8],
     runs: Vec<Timed>,
 }
 
-fn case(label: &'static str, input: &'static [u8], cmd: impl Fn() -> Command + 'static) -> Case {
-    Case {
-        label,
-        cmd: Box::new(cmd),
-        input,
-        runs: Vec::new(),
+impl Case {
+    fn command(&self) -> Command {
+        match &self.root {
+            Some(r) => xsh(&self.program, r, &[]),
+            None => Command::new(&self.program),
+        }
     }
 }
 
@@ -79,33 +81,41 @@ pub fn run(o: &Opts, work: &Path) {
     let read_line = build_read_line(work);
     let zero = prepared_root(&o.xsh, work, "p1-zero", "");
     let (agent, json_size) = agent_with_zones(work);
-    let many = agent.root.clone();
-    let (x0, x1) = (o.xsh.clone(), o.xsh.clone());
-    let (r0, r1) = (o.xsh.clone(), o.xsh.clone());
-    let (z0, z1, z2, z3) = (zero.clone(), many.clone(), zero, many);
     let status: &[u8] = b"xstatus SystemUnit\n";
     let leaf: &[u8] = b"xConfiguration SIP TLS Port\n";
+    let case = |label, program: &Path, root: Option<&PathBuf>, input| Case {
+        label,
+        program: program.to_path_buf(),
+        root: root.cloned(),
+        input,
+        runs: Vec::new(),
+    };
     let mut cases = vec![
-        case("/bin/true", status, || Command::new("/bin/true")),
-        case("read a line, print it (rustc -O)", status, move || {
-            Command::new(&read_line)
-        }),
-        case("xsh xstatus SystemUnit, 0 zones", status, move || {
-            xsh(&x0, &z0, &[])
-        }),
-        case("xsh xstatus SystemUnit, 1,000 zones", status, move || {
-            xsh(&x1, &z1, &[])
-        }),
-        case("xsh one-leaf read, 0 zones", leaf, move || {
-            xsh(&r0, &z2, &[])
-        }),
-        case("xsh one-leaf read, 1,000 zones", leaf, move || {
-            xsh(&r1, &z3, &[])
-        }),
+        case("/bin/true", Path::new("/bin/true"), None, status),
+        case("read a line, print it (rustc -O)", &read_line, None, status),
+        case(
+            "xsh xstatus SystemUnit, 0 zones",
+            &o.xsh,
+            Some(&zero),
+            status,
+        ),
+        case(
+            "xsh xstatus SystemUnit, 1,000 zones",
+            &o.xsh,
+            Some(&agent.root),
+            status,
+        ),
+        case("xsh one-leaf read, 0 zones", &o.xsh, Some(&zero), leaf),
+        case(
+            "xsh one-leaf read, 1,000 zones",
+            &o.xsh,
+            Some(&agent.root),
+            leaf,
+        ),
     ];
     for i in 0..runs + 5 {
         for c in &mut cases {
-            let t = timed(&mut (c.cmd)(), c.input);
+            let t = timed(&mut c.command(), c.input);
             if i >= 5 {
                 c.runs.push(t); // the first 5 rounds warm the page cache
             }
