@@ -22,7 +22,7 @@ use crate::schema::values::{AllowDeny, NeighborTraversalClientTraversalServer as
 use crate::store::{Config, Store};
 
 /// An outbound peer (a zone of type Neighbor or TraversalClient with an address).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ZoneSpec {
     pub id: u32,
     pub name: String,
@@ -65,6 +65,26 @@ pub struct Generation {
     pub zones: Vec<ZoneSpec>,
     /// Content hash of the files this generation was built from.
     pub hash: u64,
+    /// Hash of what the outbound zone checks depend on (the zones, the client store's chain,
+    /// the trusted CAs): a change that leaves it alone (a mode flip, a new server certificate)
+    /// does not re-run every zone check, which costs a connection per zone.
+    pub outbound: u64,
+}
+
+/// See [`Generation::outbound`].
+fn outbound_hash(
+    zones: &[ZoneSpec],
+    client_chain: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    zones.hash(&mut h);
+    for c in client_chain.iter().chain(anchors.ders()) {
+        h.write_usize(c.len());
+        h.write(c);
+    }
+    h.finish()
 }
 
 /// Why a generation could not be built: the file at fault and what is wrong with it.
@@ -334,6 +354,8 @@ pub fn build(
     let (server_serial, _) = serial_of(&server_chain);
     let (client_serial, client_ekus) = serial_of(&client_chain);
     let agent = cfg.agent();
+    let zones = zone_specs(&cfg);
+    let outbound = outbound_hash(&zones, &client_chain, &anchors);
     Ok(Generation {
         number,
         config_generation: cfg.generation,
@@ -351,8 +373,9 @@ pub fn build(
         client_serial,
         client_ekus,
         ca_count: anchors.len(),
-        zones: zone_specs(&cfg),
+        zones,
         hash,
+        outbound,
     })
 }
 

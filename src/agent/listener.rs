@@ -366,7 +366,9 @@ async fn sip_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     tls: &mut S,
     idle: std::time::Duration,
 ) -> std::io::Result<()> {
-    let mut r = BufReader::new(tls);
+    // SIP requests here are a few hundred bytes; an idle connection holds this buffer, so keep it
+    // small (a longer line still reads whole, in several fills).
+    let mut r = BufReader::with_capacity(1024, tls);
     loop {
         let mut head = Vec::new();
         let mut content_length = 0usize;

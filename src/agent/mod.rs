@@ -110,6 +110,9 @@ pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
     let first = build(root, 1, None).map_err(StartError::Build)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking work is a rebuild and the status flush, one at a time each; every extra
+        // thread would get its own malloc arena and keep what the 1,000-zone snapshot freed.
+        .max_blocking_threads(2)
         .enable_all()
         .build()
         .map_err(|e| StartError::Io(format!("cannot start the runtime: {e}")))?;
@@ -356,11 +359,14 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
                 // Debounce: a save is often several events (temp write, rename, folder fsync).
                 tokio::time::sleep(Duration::from_millis(3)).await;
                 while rx.try_recv().is_ok() {}
+                let before = shared.current.load().outbound;
                 if reload(&shared, false, opts.verbose).await {
                     let spec = shared.current.load().listen.clone();
                     listeners.apply(&shared, &spec, opts.verbose).await;
-                    spawn_zone_check(&shared);
-                    zones_at = tokio::time::Instant::now();
+                    if shared.current.load().outbound != before {
+                        spawn_zone_check(&shared);
+                        zones_at = tokio::time::Instant::now();
+                    }
                 }
             }
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => {
@@ -380,10 +386,14 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
             }
             _ = poll.tick() => {
                 // Safety net for missed events (a watch lost to an overflow, a filesystem without inotify).
+                let before = shared.current.load().outbound;
                 if reload(&shared, false, opts.verbose).await {
                     let spec = shared.current.load().listen.clone();
                     listeners.apply(&shared, &spec, opts.verbose).await;
-                    spawn_zone_check(&shared);
+                    if shared.current.load().outbound != before {
+                        spawn_zone_check(&shared);
+                        zones_at = tokio::time::Instant::now();
+                    }
                 }
                 if zones_at.elapsed() >= interval {
                     spawn_zone_check(&shared);

@@ -21,14 +21,22 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_LINE: usize = 8192;
 
 /// Checks every zone of the current generation once and publishes the results.
+/// Zone checks run at once, at most.
+const CONCURRENT_CHECKS: usize = 32;
+
 pub async fn check_all(shared: Arc<Shared>) {
     let gen = shared.current.load_full();
+    // A bounded number of checks at once: 1,000 zones must not open 1,000 sockets in one burst
+    // (a CPU spike beside the handshakes, and memory the allocator keeps afterwards).
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CHECKS));
     let mut tasks = Vec::new();
     for z in gen.zones.clone() {
         let g = gen.clone();
-        tasks.push(tokio::spawn(
-            async move { (z.id, check_zone(&g, &z).await) },
-        ));
+        let slots = slots.clone();
+        tasks.push(tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            (z.id, check_zone(&g, &z).await)
+        }));
     }
     let mut states = std::collections::BTreeMap::new();
     for t in tasks {
