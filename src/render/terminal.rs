@@ -162,6 +162,9 @@ pub fn error(e: &ShellError, result_id_tag: Option<&str>, command_name: Option<&
             if let Some(x) = &e.expected {
                 out.push_str(&format!("    Expected: {}\n", quote(x)));
             }
+            if let Some(h) = &e.hint {
+                out.push_str(&format!("    Hint: {}\n", quote(h)));
+            }
             out.push_str("*r/end\n");
             out.push_str("ERROR\n");
         }
