@@ -68,6 +68,8 @@ pub struct PendingCsr {
     pub created: String,
     /// Key file path.
     pub key_path: String,
+    /// CSR file path (what to send to the CA).
+    pub csr_path: String,
 }
 
 /// File name of the pending CSR of a store.
@@ -218,6 +220,7 @@ pub fn pending(root: &Path, store: StoreKind) -> Result<Option<PendingCsr>, OpEr
         ekus,
         created,
         key_path: dir.join(key_file(store)).display().to_string(),
+        csr_path: p.display().to_string(),
     }))
 }
 
