@@ -1146,3 +1146,133 @@ fn pem_is_printed_as_lines_that_copy_from_the_terminal() {
     }
     insta::assert_snapshot!("csr_generate_terminal", masked.join("\n"));
 }
+
+#[test]
+fn csr_options_subject_key_type_and_digest() {
+    let n = Node::new();
+    // (parameters, OpenSSL's key line, OpenSSL's signature algorithm, KeyType shown)
+    let cases = [
+        (
+            "",
+            "Public-Key: (256 bit)",
+            "ecdsa-with-SHA256",
+            "ECDSA P-256",
+        ),
+        (
+            "KeyType: ECDSA KeyLength: 384",
+            "Public-Key: (384 bit)",
+            "ecdsa-with-SHA384",
+            "ECDSA P-384",
+        ),
+        (
+            "KeyType: RSA Digest: SHA512",
+            "Public-Key: (2048 bit)",
+            "sha512WithRSAEncryption",
+            "RSA 2048",
+        ),
+        (
+            "KeyLength: 3072 Digest: SHA384",
+            "Public-Key: (3072 bit)",
+            "sha384WithRSAEncryption",
+            "RSA 3072",
+        ),
+        (
+            "KeyType: RSA KeyLength: 4096",
+            "Public-Key: (4096 bit)",
+            "sha256WithRSAEncryption",
+            "RSA 4096",
+        ),
+    ];
+    for (extra, key_line, sig, shown) in cases {
+        let o = n.run(&format!(
+            "xcommand Security Certificates CSR Generate Store: Client CommonName: core.example ExtendedKeyUsage: ClientAuth Organization: \"Acme Health\" OrganizationalUnit: \"Voice Team\" Country: de State: Bavaria Locality: Munich {extra}\n"
+        ));
+        assert!(o.ok, "{extra}: {} {}", o.stdout, o.stderr);
+        assert!(
+            o.stdout.contains(&format!("    KeyType: \"{shown}\"\n")),
+            "{extra}: {}",
+            o.stdout
+        );
+        // The request as copied from the screen verifies and says what was asked for.
+        let f = n.file("opt.csr", &terminal_block(&o.stdout, "PEM"));
+        let text = openssl(&["req", "-in", &f, "-verify", "-noout", "-text"]);
+        assert!(text.contains(key_line), "{extra}: {text}");
+        assert!(
+            text.contains(&format!("Signature Algorithm: {sig}")),
+            "{extra}: {text}"
+        );
+        assert!(
+            text.contains(
+                "Subject: C=DE, ST=Bavaria, L=Munich, O=Acme Health, OU=Voice Team, CN=core.example"
+            ) || text.contains(
+                "Subject: C = DE, ST = Bavaria, L = Munich, O = Acme Health, OU = Voice Team, CN = core.example"
+            ),
+            "{extra}: {text}"
+        );
+        assert!(
+            text.contains("TLS Web Client Authentication"),
+            "{extra}: {text}"
+        );
+        assert!(
+            !text.contains("TLS Web Server Authentication"),
+            "{extra}: {text}"
+        );
+    }
+
+    // The RSA request, signed by a private CA, goes into the client store without a key.
+    let ca1 = TestCa::private_ca1().unwrap();
+    n.trust(ca1.root_pem());
+    let r = n.ok(
+        "xcommand Security Certificates CSR Generate Store: Client CommonName: core.example KeyType: RSA",
+        None,
+    );
+    let key = rcgen::KeyPair::from_pem(ca1.root_key_pem()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(ca1.root_pem(), key).unwrap();
+    let signed = rcgen::CertificateSigningRequestParams::from_pem(&val(&r, "PEM"))
+        .unwrap()
+        .signed_by(&issuer)
+        .unwrap()
+        .pem();
+    let up = n.ok(
+        "xcommand Security Certificates Client Upload",
+        Some(&signed),
+    );
+    assert_eq!(val(&up, "Key"), "certificate signing request in progress");
+    let show = n.ok("xcommand Security Certificates Client Show", None);
+    assert_eq!(val(&show, "KeyType"), "RSA 2048");
+
+    // Choices that cannot work are refused before any key is made, each with its reason.
+    for (extra, detail) in [
+        (
+            "Digest: SHA512",
+            "an ECDSA P-256 key signs with SHA-256 only, not SHA-512",
+        ),
+        (
+            "KeyType: ECDSA KeyLength: 4096",
+            "an ECDSA key is 256 (P-256) or 384 (P-384) bits, not 4096",
+        ),
+        (
+            "KeyType: RSA KeyLength: 256",
+            "an RSA key is 2048, 3072 or 4096 bits, not 256",
+        ),
+        (
+            "Country: D1",
+            "Country must be a two-letter country code (ISO 3166, e.g. DE), not 'D1'",
+        ),
+    ] {
+        let r = n.cmd(
+            &format!("xcommand Security Certificates CSR Generate Store: Server CommonName: x.example {extra}"),
+            None,
+        );
+        assert_eq!(r["Code"]["Value"], "E151", "{extra}: {r}");
+        assert!(val(&r, "Detail").starts_with(detail), "{extra}: {r}");
+    }
+    let none = n.ok(
+        "xcommand Security Certificates CSR Show Store: Server",
+        None,
+    );
+    assert_eq!(
+        val(&none, "Status"),
+        "no certificate signing request in progress"
+    );
+}

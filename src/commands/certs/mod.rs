@@ -465,15 +465,44 @@ impl Cx<'_, '_> {
                 "ExtendedKeyUsage must be Both, ServerAuth or ClientAuth, not '{eku_v}'"
             )))
         })?;
+        let key = csr::CsrKeyType::parse(self.p("KeyType"), self.p("KeyLength"))
+            .map_err(|e| self.refuse(e))?;
+        let digest = self
+            .p("Digest")
+            .map(|d| {
+                csr::CsrDigest::parse(d).ok_or_else(|| {
+                    OpError::Invalid(format!(
+                        "Digest must be SHA256, SHA384 or SHA512, not '{d}'"
+                    ))
+                })
+            })
+            .transpose()
+            .map_err(|e| self.refuse(e))?;
+        let text = |k: &str| self.p(k).map(str::to_string);
+        let req = csr::CsrRequest {
+            common_name: cn,
+            sans,
+            eku,
+            subject: csr::SubjectFields {
+                organization: text("Organization"),
+                organizational_unit: text("OrganizationalUnit"),
+                country: text("Country"),
+                state: text("State"),
+                locality: text("Locality"),
+            },
+            key,
+            digest,
+        };
         let root = self.session.root;
-        let (pending, replaced) =
-            csr::generate(root, store, &cn, &sans, eku).map_err(|e| self.refuse(e))?;
+        let (pending, replaced) = csr::generate(root, store, &req).map_err(|e| self.refuse(e))?;
         self.audit(
             if replaced { "a previous request" } else { "" },
             &format!(
-                "csr for {}; eku={}",
+                "csr for {}; eku={}; key={}; signature={}",
                 pending.subject,
-                pending.ekus.join(",")
+                pending.ekus.join(","),
+                pending.key_type,
+                pending.signature
             ),
             "applied",
         );
