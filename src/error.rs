@@ -64,6 +64,48 @@ pub enum Code {
     Store,
     /// E090: a command ran and failed.
     CommandFailed,
+    /// E100: the input holds no PEM certificate (or the PEM armour is broken).
+    CertNotPem,
+    /// E101: a PEM block is not a valid X.509 certificate.
+    CertInvalid,
+    /// E102: a file named by a parameter is over the size limit.
+    CertTooLarge,
+    /// E103: a file named by a parameter cannot be read.
+    CertFileUnreadable,
+    /// E110: no private key was given and none is pending.
+    CertNoKey,
+    /// E111: the private key cannot be loaded.
+    CertBadKey,
+    /// E112: the private key is passphrase-protected.
+    CertEncryptedKey,
+    /// E113: the private key does not belong to the certificate.
+    CertKeyMismatch,
+    /// E120: a client store certificate without clientAuth (the product's text).
+    CertNoClientUsage,
+    /// E121: a server store certificate without serverAuth.
+    CertNoServerUsage,
+    /// E122: an extended key usage extension that lists nothing.
+    CertEmptyEku,
+    /// E123: a CA certificate given as a node certificate.
+    CertIsCa,
+    /// E130: a certificate is past its notAfter.
+    CertExpired,
+    /// E131: a certificate is before its notBefore.
+    CertNotYetValid,
+    /// E132: a certificate is listed in an installed CRL.
+    CertRevoked,
+    /// E133: not trusted by the CA list (a CRL whose issuer is not in it).
+    CertNotTrusted,
+    /// E140: the trusted CA list or a certificate for it cannot be used.
+    CaListInvalid,
+    /// E141: a CRL cannot be parsed or is older than the installed one.
+    CrlInvalid,
+    /// E150: a CA, request or certificate selected by a parameter is not there.
+    CertNotFound,
+    /// E151: a parameter value or combination a certificate command cannot use.
+    CertRequestInvalid,
+    /// E160: the certificate folder could not be read or written, or generation failed.
+    CertStore,
 }
 
 impl Code {
@@ -98,6 +140,27 @@ impl Code {
             PermissionDenied => "E070",
             Store => "E080",
             CommandFailed => "E090",
+            CertNotPem => "E100",
+            CertInvalid => "E101",
+            CertTooLarge => "E102",
+            CertFileUnreadable => "E103",
+            CertNoKey => "E110",
+            CertBadKey => "E111",
+            CertEncryptedKey => "E112",
+            CertKeyMismatch => "E113",
+            CertNoClientUsage => "E120",
+            CertNoServerUsage => "E121",
+            CertEmptyEku => "E122",
+            CertIsCa => "E123",
+            CertExpired => "E130",
+            CertNotYetValid => "E131",
+            CertRevoked => "E132",
+            CertNotTrusted => "E133",
+            CaListInvalid => "E140",
+            CrlInvalid => "E141",
+            CertNotFound => "E150",
+            CertRequestInvalid => "E151",
+            CertStore => "E160",
         }
     }
 
@@ -116,11 +179,35 @@ impl Code {
             PermissionDenied => "Permission denied",
             Store => "Store failure",
             CommandFailed => "Command failed",
+            CertNotPem => "Not a PEM certificate",
+            CertInvalid => "Invalid certificate",
+            CertTooLarge => "File too large",
+            CertFileUnreadable => "Cannot read file",
+            CertNoKey => "No private key",
+            CertBadKey => "Invalid private key",
+            CertEncryptedKey => "Private key is encrypted",
+            CertKeyMismatch => "Key does not match certificate",
+            CertNoClientUsage => NO_CLIENT_USAGE,
+            CertNoServerUsage => "Invalid certificate: no server usage attribute",
+            CertEmptyEku => "Invalid certificate: empty extended key usage",
+            CertIsCa => "Certificate is a CA certificate",
+            CertExpired => "Certificate expired",
+            CertNotYetValid => "Certificate not yet valid",
+            CertRevoked => "Certificate revoked",
+            CertNotTrusted => "Not trusted by the CA list",
+            CaListInvalid => "Invalid CA list",
+            CrlInvalid => "Invalid CRL",
+            CertNotFound => "No such certificate",
+            CertRequestInvalid => "Invalid certificate request",
+            CertStore => "Certificate store failure",
             LineTooLong | InvalidUtf8 | NulByte | ControlChar | UnterminatedQuote | BadResultId
             | Unexpected | BodyUnterminated | BadLengthPrefix => "Syntax error",
         }
     }
 }
+
+/// The product's refusal of a client-store upload without clientAuth (web UI text, verbatim).
+pub const NO_CLIENT_USAGE: &str = "Invalid certificate: The file provided does not have a client usage attribute. Services requiring mutual TLS may not work.";
 
 /// Which tree an error refers to, so renderers can place it (`*c`, `*s`, `*r`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +231,8 @@ pub struct ShellError {
     pub area: Area,
     /// Canonical path words that were understood before the error (for `XPath` and `*c` lines).
     pub path: Vec<String>,
+    /// The way out, where there is one (another command, a parameter to add).
+    pub hint: Option<String>,
 }
 
 impl ShellError {
@@ -155,7 +244,13 @@ impl ShellError {
             expected: None,
             area: Area::Line,
             path: Vec::new(),
+            hint: None,
         }
+    }
+
+    pub fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hint = Some(h.into());
+        self
     }
 
     pub fn expected(mut self, e: impl Into<String>) -> Self {

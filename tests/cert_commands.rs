@@ -702,13 +702,15 @@ fn show_decoded_and_pem() {
         None,
     );
     assert_eq!(val(&pem, "PEM").as_bytes(), n.read("server.pem"));
-    // Terminal form of the PEM: one quoted value with \n escapes.
+    // Terminal form of the PEM: the multi-line form, the file's bytes between `PEM:` and `.`.
     let o = n.run("xcommand Security Certificates Server Show Format: PEM\n");
-    assert!(
-        o.stdout.contains("PEM: \"-----BEGIN CERTIFICATE-----\\n"),
-        "{}",
-        o.stdout
-    );
+    let block = o
+        .stdout
+        .split_once("    PEM:\n")
+        .and_then(|(_, rest)| rest.split_once("\n.\n"))
+        .map(|(b, _)| format!("{b}\n"))
+        .unwrap_or_else(|| panic!("no PEM block: {}", o.stdout));
+    assert_eq!(block.as_bytes(), n.read("server.pem"));
 }
 
 #[test]
@@ -1058,4 +1060,219 @@ fn empty_and_any_eku_uploads_are_refused() {
     );
     let e = n.err(&n.upload_line("Server", &any, ""), None);
     assert!(e.contains("has no server usage attribute"), "{e}");
+}
+
+/// The text of the multi-line value `key` of a terminal reply: the lines between `<key>:` and `.`.
+fn terminal_block(out: &str, key: &str) -> String {
+    out.split_once(&format!("    {key}:\n"))
+        .and_then(|(_, rest)| rest.split_once("\n.\n"))
+        .map(|(b, _)| format!("{b}\n"))
+        .unwrap_or_else(|| panic!("no {key} block: {out}"))
+}
+
+#[test]
+fn pem_is_printed_as_lines_that_copy_from_the_terminal() {
+    let n = Node::new();
+    let o = n.run(
+        "xcommand Security Certificates CSR Generate Store: Server CommonName: edge.example\n",
+    );
+    assert!(o.ok, "{} {}", o.stdout, o.stderr);
+    // What an admin selects on the screen, BEGIN to END, is the request: OpenSSL verifies it.
+    let block = terminal_block(&o.stdout, "PEM");
+    assert!(block.starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"));
+    assert!(block.ends_with("-----END CERTIFICATE REQUEST-----\n"));
+    let f = n.file("copied.csr", &block);
+    let text = openssl(&["req", "-in", &f, "-verify", "-noout", "-subject"]);
+    assert!(text.contains("edge.example"), "{text}");
+    // The reply names both files; the CSR file holds what was shown.
+    let csr_file = n.certs().join("generated_csr/server.csr");
+    let key_file = n.certs().join("generated_csr/server-privkey.pem");
+    assert!(o
+        .stdout
+        .contains(&format!("    CsrFile: \"{}\"\n", csr_file.display())));
+    assert!(o
+        .stdout
+        .contains(&format!("    KeyFile: \"{}\"\n", key_file.display())));
+    assert_eq!(fs::read_to_string(&csr_file).unwrap(), block);
+    let show = n.run("xcommand Security Certificates CSR Show Store: Server\n");
+    assert_eq!(terminal_block(&show.stdout, "PEM"), block);
+
+    // The same shape for the stores and the CA list.
+    let client = n.run("xcommand Security Certificates Client Show Format: PEM\n");
+    assert_eq!(
+        terminal_block(&client.stdout, "PEM").as_bytes(),
+        n.read("client.pem")
+    );
+    let ca = n.run("xcommand Security Certificates CA List Format: PEM\n");
+    assert_eq!(
+        terminal_block(&ca.stdout, "PEM").as_bytes(),
+        n.read("ca.pem")
+    );
+
+    // JSON: one string, newlines escaped by JSON; XML: the element's text holds the lines.
+    let j = n.ok(
+        "xcommand Security Certificates CSR Show Store: Server",
+        None,
+    );
+    assert_eq!(val(&j, "PEM"), block);
+    let x = n.run(
+        "xpreferences outputmode xml\nxcommand Security Certificates CSR Show Store: Server\n",
+    );
+    let xml_text = x
+        .stdout
+        .split_once("<PEM>")
+        .and_then(|(_, r)| r.split_once("</PEM>"))
+        .map(|(t, _)| t.to_string())
+        .unwrap_or_else(|| panic!("no <PEM>: {}", x.stdout));
+    assert_eq!(xml_text, block);
+
+    // The screen, with what changes per run masked.
+    let root = n.root().display().to_string();
+    let mut masked = Vec::new();
+    let mut in_pem = false;
+    for l in o.stdout.replace(&root, "<ROOT>").lines() {
+        if l.starts_with("-----BEGIN") {
+            in_pem = true;
+            masked.push(l.to_string());
+            masked.push("<base64>".to_string());
+        } else if l.starts_with("-----END") {
+            in_pem = false;
+            masked.push(l.to_string());
+        } else if l.starts_with("    Created: ") {
+            masked.push("    Created: \"<time>\"".to_string());
+        } else if !in_pem {
+            masked.push(l.to_string());
+        }
+    }
+    insta::assert_snapshot!("csr_generate_terminal", masked.join("\n"));
+}
+
+#[test]
+fn csr_options_subject_key_type_and_digest() {
+    let n = Node::new();
+    // (parameters, OpenSSL's key line, OpenSSL's signature algorithm, KeyType shown)
+    let cases = [
+        (
+            "",
+            "Public-Key: (256 bit)",
+            "ecdsa-with-SHA256",
+            "ECDSA P-256",
+        ),
+        (
+            "KeyType: ECDSA KeyLength: 384",
+            "Public-Key: (384 bit)",
+            "ecdsa-with-SHA384",
+            "ECDSA P-384",
+        ),
+        (
+            "KeyType: RSA Digest: SHA512",
+            "Public-Key: (2048 bit)",
+            "sha512WithRSAEncryption",
+            "RSA 2048",
+        ),
+        (
+            "KeyLength: 3072 Digest: SHA384",
+            "Public-Key: (3072 bit)",
+            "sha384WithRSAEncryption",
+            "RSA 3072",
+        ),
+        (
+            "KeyType: RSA KeyLength: 4096",
+            "Public-Key: (4096 bit)",
+            "sha256WithRSAEncryption",
+            "RSA 4096",
+        ),
+    ];
+    for (extra, key_line, sig, shown) in cases {
+        let o = n.run(&format!(
+            "xcommand Security Certificates CSR Generate Store: Client CommonName: core.example ExtendedKeyUsage: ClientAuth Organization: \"Acme Health\" OrganizationalUnit: \"Voice Team\" Country: de State: Bavaria Locality: Munich {extra}\n"
+        ));
+        assert!(o.ok, "{extra}: {} {}", o.stdout, o.stderr);
+        assert!(
+            o.stdout.contains(&format!("    KeyType: \"{shown}\"\n")),
+            "{extra}: {}",
+            o.stdout
+        );
+        // The request as copied from the screen verifies and says what was asked for.
+        let f = n.file("opt.csr", &terminal_block(&o.stdout, "PEM"));
+        let text = openssl(&["req", "-in", &f, "-verify", "-noout", "-text"]);
+        assert!(text.contains(key_line), "{extra}: {text}");
+        assert!(
+            text.contains(&format!("Signature Algorithm: {sig}")),
+            "{extra}: {text}"
+        );
+        assert!(
+            text.contains(
+                "Subject: C=DE, ST=Bavaria, L=Munich, O=Acme Health, OU=Voice Team, CN=core.example"
+            ) || text.contains(
+                "Subject: C = DE, ST = Bavaria, L = Munich, O = Acme Health, OU = Voice Team, CN = core.example"
+            ),
+            "{extra}: {text}"
+        );
+        assert!(
+            text.contains("TLS Web Client Authentication"),
+            "{extra}: {text}"
+        );
+        assert!(
+            !text.contains("TLS Web Server Authentication"),
+            "{extra}: {text}"
+        );
+    }
+
+    // The RSA request, signed by a private CA, goes into the client store without a key.
+    let ca1 = TestCa::private_ca1().unwrap();
+    n.trust(ca1.root_pem());
+    let r = n.ok(
+        "xcommand Security Certificates CSR Generate Store: Client CommonName: core.example KeyType: RSA",
+        None,
+    );
+    let key = rcgen::KeyPair::from_pem(ca1.root_key_pem()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(ca1.root_pem(), key).unwrap();
+    let signed = rcgen::CertificateSigningRequestParams::from_pem(&val(&r, "PEM"))
+        .unwrap()
+        .signed_by(&issuer)
+        .unwrap()
+        .pem();
+    let up = n.ok(
+        "xcommand Security Certificates Client Upload",
+        Some(&signed),
+    );
+    assert_eq!(val(&up, "Key"), "certificate signing request in progress");
+    let show = n.ok("xcommand Security Certificates Client Show", None);
+    assert_eq!(val(&show, "KeyType"), "RSA 2048");
+
+    // Choices that cannot work are refused before any key is made, each with its reason.
+    for (extra, detail) in [
+        (
+            "Digest: SHA512",
+            "an ECDSA P-256 key signs with SHA-256 only, not SHA-512",
+        ),
+        (
+            "KeyType: ECDSA KeyLength: 4096",
+            "an ECDSA key is 256 (P-256) or 384 (P-384) bits, not 4096",
+        ),
+        (
+            "KeyType: RSA KeyLength: 256",
+            "an RSA key is 2048, 3072 or 4096 bits, not 256",
+        ),
+        (
+            "Country: D1",
+            "Country must be a two-letter country code (ISO 3166, e.g. DE), not 'D1'",
+        ),
+    ] {
+        let r = n.cmd(
+            &format!("xcommand Security Certificates CSR Generate Store: Server CommonName: x.example {extra}"),
+            None,
+        );
+        assert_eq!(r["Code"]["Value"], "E151", "{extra}: {r}");
+        assert!(val(&r, "Detail").starts_with(detail), "{extra}: {r}");
+    }
+    let none = n.ok(
+        "xcommand Security Certificates CSR Show Store: Server",
+        None,
+    );
+    assert_eq!(
+        val(&none, "Status"),
+        "no certificate signing request in progress"
+    );
 }

@@ -183,6 +183,10 @@ pub fn error(e: &ShellError, result_id: Option<&str>, command_name: Option<&str>
             out.push_str(",\"Expected\":");
             value_obj(x, out);
         }
+        if let Some(h) = &e.hint {
+            out.push_str(",\"Hint\":");
+            value_obj(h, out);
+        }
     };
     let mut out = String::from("{");
     if e.area == Area::Configuration

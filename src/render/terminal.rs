@@ -1,5 +1,6 @@
 //! Terminal output, server dialect: `*c` lines, nested `*s` blocks, `*r` results, `*h` help, and
-//! the terminator as the last line.
+//! the terminator as the last line. Values of whole lines (PEM) in results and status print in
+//! the multi-line form ([`is_block`]); XML and JSON keep them one string, escaped by the format.
 
 use super::{quote, CommandResult, Item};
 use crate::error::{Area, Code, ShellError};
@@ -72,6 +73,12 @@ fn nested(it: &Item, indent: usize, out: &mut String) {
         out.push(' ');
     }
     match it {
+        Item::Leaf { name, value, .. } if is_block(value) => {
+            out.push_str(name);
+            out.push_str(":\n");
+            out.push_str(value);
+            out.push_str(".\n");
+        }
         Item::Leaf { name, value, .. } => {
             out.push_str(name);
             out.push_str(": ");
@@ -94,6 +101,17 @@ fn nested(it: &Item, indent: usize, out: &mut String) {
             }
         }
     }
+}
+
+/// A value printed in the multi-line form, the way a multi-line body is entered (xapi.md): the
+/// key line ends at `:`, the lines follow verbatim from column 1 (a PEM block copies as it is),
+/// then a line holding only `.`. Only for text of whole lines that form can carry unchanged (no
+/// `\r`, no line that is itself `.`); anything else stays one quoted value.
+fn is_block(v: &str) -> bool {
+    v.len() > 1
+        && v.ends_with('\n')
+        && !v.contains('\r')
+        && v.lines().all(|l| l != "." && !l.is_empty())
 }
 
 /// `*r <Name> (status=...):` block.
@@ -161,6 +179,9 @@ pub fn error(e: &ShellError, result_id_tag: Option<&str>, command_name: Option<&
             out.push_str(&format!("    Detail: {}\n", quote(&e.message)));
             if let Some(x) = &e.expected {
                 out.push_str(&format!("    Expected: {}\n", quote(x)));
+            }
+            if let Some(h) = &e.hint {
+                out.push_str(&format!("    Hint: {}\n", quote(h)));
             }
             out.push_str("*r/end\n");
             out.push_str("ERROR\n");

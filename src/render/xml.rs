@@ -162,6 +162,9 @@ pub fn error(e: &ShellError, result_id: Option<&str>, command_name: Option<&str>
     if let Some(x) = &e.expected {
         fields.push(Item::leaf("Expected", x.clone()));
     }
+    if let Some(h) = &e.hint {
+        fields.push(Item::leaf("Hint", h.clone()));
+    }
     let mut out = result(
         &CommandResult {
             name: name.into(),

@@ -103,7 +103,7 @@ pub fn add(root: &Path, file: &str, pem: &[u8], now: UnixTime) -> Result<Added, 
         return Err(OpError::Crl("no X509 CRL found in PEM input".into()));
     }
     let anchors = load_ca_list(root)?.ok_or_else(|| {
-        OpError::Crl("the trusted CA list is empty: add the CRL issuer's CA first".into())
+        OpError::CrlNotTrusted("the trusted CA list is empty: add the CRL issuer's CA first".into())
     })?;
     let mut installed = read_file(root, file)?;
     let mut out = Added {
@@ -120,13 +120,13 @@ pub fn add(root: &Path, file: &str, pem: &[u8], now: UnixTime) -> Result<Added, 
             (x.subject().as_raw() == issuer_raw.as_slice()).then_some(x)
         });
         let Some(ca) = ca else {
-            return Err(OpError::Crl(format!(
+            return Err(OpError::CrlNotTrusted(format!(
                 "CRL issuer '{}' is not in the trusted CA list; add that CA first",
                 crl.issuer()
             )));
         };
         crl.verify_signature(ca.public_key()).map_err(|e| {
-            OpError::Crl(format!(
+            OpError::CrlNotTrusted(format!(
                 "signature of the CRL of '{}' does not verify with that CA's key: {}",
                 crl.issuer(),
                 e.to_string().to_lowercase()

@@ -8,19 +8,20 @@
 use std::fs;
 use std::path::Path;
 
-use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair};
+use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{PrivateKeyDer, UnixTime};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
+pub use crate::certs::files::csr_key::{CsrDigest, CsrKeyType};
 use crate::certs::files::ops::{OpError, StoreKind};
 use crate::certs::files::store::{
     certs_dir, write_file_atomic, CERT_MODE, GENERATED_CSR_DIR, KEY_MODE,
 };
 use crate::certs::x509::error::CertError;
-use crate::certs::x509::info::{parse_pem_key, unix_rfc3339};
+use crate::certs::x509::info::{parse_pem_key, spki_key_type, unix_rfc3339};
 
 /// State text when no request is pending (the product's wording).
 pub const NO_CSR: &str = "no certificate signing request in progress";
@@ -68,6 +69,12 @@ pub struct PendingCsr {
     pub created: String,
     /// Key file path.
     pub key_path: String,
+    /// CSR file path (what to send to the CA).
+    pub csr_path: String,
+    /// `ECDSA P-256`, `RSA 4096`, ...
+    pub key_type: String,
+    /// Signature algorithm of the request, e.g. `ecdsa-with-SHA256`, `sha384WithRSAEncryption`.
+    pub signature: String,
 }
 
 /// File name of the pending CSR of a store.
@@ -90,22 +97,75 @@ fn csr_dir(root: &Path) -> std::path::PathBuf {
     certs_dir(root).join(GENERATED_CSR_DIR)
 }
 
+/// The subject fields a request may carry besides the common name (each optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectFields {
+    pub organization: Option<String>,
+    pub organizational_unit: Option<String>,
+    /// Two letters (ISO 3166).
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub locality: Option<String>,
+}
+
+/// What to ask the CA for, and the key to make.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsrRequest {
+    pub common_name: String,
+    /// DNS names or IP addresses; the common name when empty.
+    pub sans: Vec<String>,
+    pub eku: RequestedEku,
+    pub subject: SubjectFields,
+    pub key: CsrKeyType,
+    /// `None`: the key's default (SHA-256; SHA-384 for P-384).
+    pub digest: Option<CsrDigest>,
+}
+
+fn subject(req: &CsrRequest, cn: &str) -> Result<DistinguishedName, OpError> {
+    let mut dn = DistinguishedName::new();
+    let f = &req.subject;
+    if let Some(c) = f
+        .country
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+            return Err(OpError::Invalid(format!(
+                "Country must be a two-letter country code (ISO 3166, e.g. DE), not '{c}'"
+            )));
+        }
+        dn.push(DnType::CountryName, c.to_ascii_uppercase());
+    }
+    for (ty, v) in [
+        (DnType::StateOrProvinceName, &f.state),
+        (DnType::LocalityName, &f.locality),
+        (DnType::OrganizationName, &f.organization),
+        (DnType::OrganizationalUnitName, &f.organizational_unit),
+    ] {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            dn.push(ty, v);
+        }
+    }
+    dn.push(DnType::CommonName, cn);
+    Ok(dn)
+}
+
 /// Generate a key and a CSR for `store` and keep them as the pending request
-/// (replacing an earlier one). `sans` are DNS names or IP addresses; the
-/// common name is added as a DNS name when no SAN is given. Returns the new
-/// pending request and whether an earlier one was replaced.
+/// (replacing an earlier one). The common name is added as a DNS name when no
+/// SAN is given. Nothing is written when a field or the key/digest choice is
+/// refused. Returns the new pending request and whether an earlier one was replaced.
 pub fn generate(
     root: &Path,
     store: StoreKind,
-    common_name: &str,
-    sans: &[String],
-    eku: RequestedEku,
+    req: &CsrRequest,
 ) -> Result<(PendingCsr, bool), OpError> {
-    let cn = common_name.trim();
+    let cn = req.common_name.trim();
     if cn.is_empty() {
         return Err(OpError::Invalid("CommonName must not be empty".into()));
     }
-    let mut names: Vec<String> = sans
+    let mut names: Vec<String> = req
+        .sans
         .iter()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -120,17 +180,16 @@ pub fn generate(
             )));
         }
     }
+    let (alg, _) = req.key.algorithm(req.digest)?;
     let mut params = CertificateParams::new(names).map_err(CertError::from)?;
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    params.distinguished_name = dn;
+    params.distinguished_name = subject(req, cn)?;
     use ExtendedKeyUsagePurpose as P;
-    params.extended_key_usages = match eku {
+    params.extended_key_usages = match req.eku {
         RequestedEku::Both => vec![P::ServerAuth, P::ClientAuth],
         RequestedEku::ServerAuth => vec![P::ServerAuth],
         RequestedEku::ClientAuth => vec![P::ClientAuth],
     };
-    let key = KeyPair::generate().map_err(CertError::from)?;
+    let key = req.key.generate(alg)?;
     let csr = params.serialize_request(&key).map_err(CertError::from)?;
     let csr_pem = csr.pem().map_err(CertError::from)?;
     let dir = csr_dir(root);
@@ -218,6 +277,9 @@ pub fn pending(root: &Path, store: StoreKind) -> Result<Option<PendingCsr>, OpEr
         ekus,
         created,
         key_path: dir.join(key_file(store)).display().to_string(),
+        csr_path: p.display().to_string(),
+        key_type: spki_key_type(&req.certification_request_info.subject_pki),
+        signature: signature_name(&req.signature_algorithm.algorithm.to_id_string()),
     }))
 }
 
@@ -251,6 +313,19 @@ pub fn clear(root: &Path, store: StoreKind) -> Result<bool, OpError> {
         }
     }
     Ok(had)
+}
+
+fn signature_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        other => other,
+    }
+    .to_string()
 }
 
 fn valid_dns_name(n: &str) -> bool {

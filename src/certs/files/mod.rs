@@ -9,6 +9,7 @@
 pub mod calist;
 pub mod crl;
 pub mod csr;
+pub mod csr_key;
 pub mod default_cert;
 pub mod ops;
 pub mod readiness;

@@ -14,8 +14,9 @@ use crate::certs::files::store::{self, certs_dir};
 use crate::certs::x509::error::CertError;
 use crate::certs::x509::info::{decode, parse_pem_certs, CertInfo};
 
-/// The product's refusal of a client-store upload without clientAuth (web UI text, verbatim).
-pub const NO_CLIENT_USAGE: &str = "Invalid certificate: The file provided does not have a client usage attribute. Services requiring mutual TLS may not work.";
+/// The product's refusal of a client-store upload without clientAuth (web UI text, verbatim; the
+/// error room holds it because it is also that failure's `Reason`).
+pub use crate::error::NO_CLIENT_USAGE;
 
 /// Days before expiry from which uploads and the readiness report warn.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -120,6 +121,10 @@ pub enum OpError {
     },
     /// A CRL could not be used.
     Crl(String),
+    /// A CRL whose issuer is not in the trusted CA list, or whose signature that CA does not verify.
+    CrlNotTrusted(String),
+    /// A file named by a parameter is larger than any certificate file can be.
+    TooLarge { path: PathBuf, limit: u64 },
     /// A selection (CA fingerprint/subject, pending CSR) found nothing.
     NotFound(String),
     /// A parameter combination or value that cannot work.
@@ -179,7 +184,12 @@ impl fmt::Display for OpError {
                 f,
                 "certificate '{subject}' (serial {serial}) is revoked by the installed CRL {crl}"
             ),
-            OpError::Crl(m) | OpError::NotFound(m) | OpError::Invalid(m) => f.write_str(m),
+            OpError::TooLarge { path, limit } => write!(
+                f,
+                "file {} is larger than {limit} bytes, the limit for certificate, key, CA list and CRL files",
+                path.display()
+            ),
+            OpError::Crl(m) | OpError::CrlNotTrusted(m) | OpError::NotFound(m) | OpError::Invalid(m) => f.write_str(m),
             OpError::Store(e) => write!(f, "{e}"),
         }
     }
@@ -214,12 +224,29 @@ pub fn lock(root: &Path) -> Result<FolderLock, OpError> {
     Ok(FolderLock { _file: file })
 }
 
-/// Read a file named by a parameter.
+/// The largest file a parameter may name (the shell's limit for a pasted body): a PEM bundle of
+/// a few hundred CAs fits, `/dev/zero` does not hang the session.
+pub const MAX_PARAM_FILE: u64 = 1024 * 1024;
+
+/// Read a file named by a parameter, at most [`MAX_PARAM_FILE`] bytes.
 pub fn read_param_file(path: &str) -> Result<Vec<u8>, OpError> {
-    std::fs::read(path).map_err(|source| OpError::ReadFile {
+    use std::io::Read;
+    let unreadable = |source| OpError::ReadFile {
         path: PathBuf::from(path),
         source,
-    })
+    };
+    let file = File::open(path).map_err(unreadable)?;
+    let mut buf = Vec::new();
+    file.take(MAX_PARAM_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(unreadable)?;
+    if buf.len() as u64 > MAX_PARAM_FILE {
+        return Err(OpError::TooLarge {
+            path: PathBuf::from(path),
+            limit: MAX_PARAM_FILE,
+        });
+    }
+    Ok(buf)
 }
 
 /// The certificate chain of a store as it is on disk, `Ok(None)` when the file is missing.

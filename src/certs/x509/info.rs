@@ -266,7 +266,11 @@ fn general_name(n: &GeneralName<'_>) -> String {
 }
 
 fn key_type(x: &X509Certificate<'_>) -> String {
-    let spki = x.public_key();
+    spki_key_type(x.public_key())
+}
+
+/// `ECDSA P-256`, `RSA 2048`, ... for a public key (of a certificate or a CSR).
+pub(crate) fn spki_key_type(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
     let alg = spki.algorithm.algorithm.to_id_string();
     match alg.as_str() {
         "1.2.840.10045.2.1" => {

@@ -51,7 +51,10 @@ pub(super) fn csr_fields(p: &csr::PendingCsr) -> Vec<Item> {
         Item::leaf("Subject", p.subject.clone()),
         Item::leaf("SubjectAltName", p.sans.join(", ")),
         Item::leaf("ExtendedKeyUsage", p.ekus.join(", ")),
+        Item::leaf("KeyType", p.key_type.clone()),
+        Item::leaf("Signature", p.signature.clone()),
         Item::leaf("Created", p.created.clone()),
+        Item::leaf("CsrFile", p.csr_path.clone()),
         Item::leaf("KeyFile", p.key_path.clone()),
         Item::leaf("PEM", p.pem.clone()),
     ]

@@ -7,13 +7,16 @@
 
 use rustls_pki_types::UnixTime;
 
+mod errors;
 mod fields;
 
+use self::errors::{Failure, Missing};
 use self::fields::{ca_fields, cert_fields, crl_fields, csr_fields, trust_fields, warnings};
-use super::{failed, ok, param, require_write};
+use super::{ok, param, require_write};
 use crate::certs::eku::EkuMode;
 use crate::certs::ops::{self, eku_text, OpError, StoreKind};
 use crate::certs::upload::{self, UploadInput};
+use crate::certs::x509::error::CertError;
 use crate::certs::{calist, crl, csr, readiness, store as files};
 use crate::engine::{Call, CommandResult, Entry, Item};
 use crate::error::ShellError;
@@ -93,8 +96,8 @@ impl Cx<'_, '_> {
         param(self.params, key).filter(|v| !v.is_empty())
     }
 
-    fn fail(&self, e: impl std::fmt::Display) -> ShellError {
-        failed(self.path, e.to_string())
+    fn fail(&self, e: impl Failure) -> ShellError {
+        e.into_shell(self.path)
     }
 
     /// Audit a change (or a refused one).
@@ -195,7 +198,11 @@ impl Cx<'_, '_> {
         files::reset_server_to_default(root, &host).map_err(|e| self.fail(e))?;
         let chain = ops::read_store_chain(root, StoreKind::Server)
             .map_err(|e| self.fail(e))?
-            .ok_or_else(|| self.fail("the default server certificate was not written"))?;
+            .ok_or_else(|| {
+                self.fail(Missing(
+                    "the default server certificate was not written".into(),
+                ))
+            })?;
         let info = crate::certs::decode(&chain[0], UnixTime::now()).map_err(|e| self.fail(e))?;
         self.audit(
             &ops::audit_line(old_info.as_ref()),
@@ -245,8 +252,8 @@ impl Cx<'_, '_> {
             .is_some_and(|v| v.eq_ignore_ascii_case("pem"));
         let p = files::certs_dir(root).join(store.cert_file());
         if pem_format {
-            let text = std::fs::read_to_string(&p)
-                .map_err(|e| self.fail(format!("cannot read {}: {e}", p.display())))?;
+            let text =
+                std::fs::read_to_string(&p).map_err(|e| self.fail(CertError::io("read", &p, e)))?;
             return Ok(ok(
                 self.name,
                 vec![Item::leaf("Store", store.name()), Item::leaf("PEM", text)],
@@ -256,11 +263,11 @@ impl Cx<'_, '_> {
         let chain = ops::read_store_chain(root, store)
             .map_err(|e| self.fail(e))?
             .ok_or_else(|| {
-                self.fail(format!(
+                self.fail(Missing(format!(
                     "the {} store is empty ({} is missing)",
                     store.word(),
                     p.display()
-                ))
+                )))
             })?;
         let info = crate::certs::decode(&chain[0], now).map_err(|e| self.fail(e))?;
         let mut f = vec![Item::leaf("Store", store.name())];
@@ -434,8 +441,11 @@ impl Cx<'_, '_> {
 
     fn store_param(&self) -> Result<StoreKind, ShellError> {
         let v = self.p("Store").unwrap_or_default();
-        StoreKind::parse(v)
-            .ok_or_else(|| self.fail(format!("Store must be Server or Client, not '{v}'")))
+        StoreKind::parse(v).ok_or_else(|| {
+            self.fail(OpError::Invalid(format!(
+                "Store must be Server or Client, not '{v}'"
+            )))
+        })
     }
 
     fn csr_generate(self) -> Result<CommandResult, ShellError> {
@@ -451,19 +461,48 @@ impl Cx<'_, '_> {
             .collect();
         let eku_v = self.p("ExtendedKeyUsage").unwrap_or("Both");
         let eku = csr::RequestedEku::parse(eku_v).ok_or_else(|| {
-            self.fail(format!(
+            self.fail(OpError::Invalid(format!(
                 "ExtendedKeyUsage must be Both, ServerAuth or ClientAuth, not '{eku_v}'"
-            ))
+            )))
         })?;
+        let key = csr::CsrKeyType::parse(self.p("KeyType"), self.p("KeyLength"))
+            .map_err(|e| self.refuse(e))?;
+        let digest = self
+            .p("Digest")
+            .map(|d| {
+                csr::CsrDigest::parse(d).ok_or_else(|| {
+                    OpError::Invalid(format!(
+                        "Digest must be SHA256, SHA384 or SHA512, not '{d}'"
+                    ))
+                })
+            })
+            .transpose()
+            .map_err(|e| self.refuse(e))?;
+        let text = |k: &str| self.p(k).map(str::to_string);
+        let req = csr::CsrRequest {
+            common_name: cn,
+            sans,
+            eku,
+            subject: csr::SubjectFields {
+                organization: text("Organization"),
+                organizational_unit: text("OrganizationalUnit"),
+                country: text("Country"),
+                state: text("State"),
+                locality: text("Locality"),
+            },
+            key,
+            digest,
+        };
         let root = self.session.root;
-        let (pending, replaced) =
-            csr::generate(root, store, &cn, &sans, eku).map_err(|e| self.refuse(e))?;
+        let (pending, replaced) = csr::generate(root, store, &req).map_err(|e| self.refuse(e))?;
         self.audit(
             if replaced { "a previous request" } else { "" },
             &format!(
-                "csr for {}; eku={}",
+                "csr for {}; eku={}; key={}; signature={}",
                 pending.subject,
-                pending.ekus.join(",")
+                pending.ekus.join(","),
+                pending.key_type,
+                pending.signature
             ),
             "applied",
         );
