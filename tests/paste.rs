@@ -1,0 +1,276 @@
+//! Pasting into a terminal session is typing: xsh runs in a real PTY (a tmux pane) with
+//! `TERM=xterm`, `putty`, `screen` (the full editor) and `vt100` (clean line mode), and a paste
+//! (`tmux paste-buffer`, each `\n` sent as `\r` as terminals do; with and without `-p`, and with
+//! bracketed-paste markers sent although nobody asked for them) must run every line in order, read
+//! a body to its `.`, drop nothing and add nothing: under the full editor the bytes the session
+//! writes are exactly those it writes when the same lines are typed one by one.
+//!
+//! Needs tmux (a failure under `CI=true` when it is missing, see `tests/common`); no root, no
+//! sshd: the pane runs xsh directly.
+
+mod ssh_support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ssh_support::{find, Tmux, DEADLINE, XSH};
+
+/// A CA certificate for the pasted body (valid until 2046, so the reply never changes).
+const PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBhjCCASugAwIBAgIUMVFGzxDNx8MJpwwMhCR5n/Je6yswCgYIKoZIzj0EAwIw
+GDEWMBQGA1UEAwwNUGFzdGUgVGVzdCBDQTAeFw0yNjEyMDExMTE1MTRaFw00NjEx
+MjYxMTE1MTRaMBgxFjAUBgNVBAMMDVBhc3RlIFRlc3QgQ0EwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAAQjDetNWVmTG5GdOm8oNA0/3ENpix6C8FavOF5v/8N/hNQa
+xXa135oSZLXhKs+BABfCtwRT/T59q3IRhzzeq9xzo1MwUTAdBgNVHQ4EFgQUwVsY
+kLmf2/YmT6lbokNxgZDlcT0wHwYDVR0jBBgwFoAUwVsYkLmf2/YmT6lbokNxgZDl
+cT0wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEAr+I+Xedt8MrC
+YhozT/LWHM3LPfk+BJmSXI9UrcIU8GwCIQDSgloAkqAEcj3/YSRbtZFu1xoyiWk1
+7GNcWJN0VT2P2A==
+-----END CERTIFICATE-----
+";
+
+const BANNER_END: &[u8] = b"*r Login successful\r\n\r\nOK\r\n";
+
+fn push() -> String {
+    "xConfiguration SIP TLS Port: 5071\n\
+     xConfiguration SystemUnit Name: \"edge-1\"\n\
+     xConfiguration Shell IdleTimeout: 600\n"
+        .to_string()
+}
+
+fn pem_paste() -> String {
+    format!(
+        "xCommand Security Certificates CA Add\n{PEM}.\nxConfiguration SystemUnit Description: \"after the PEM\"\n"
+    )
+}
+
+/// How many requests a paste holds (each ends in one terminator line).
+fn requests(paste: &str) -> usize {
+    if paste.contains("BEGIN") {
+        2
+    } else {
+        paste.lines().count()
+    }
+}
+
+/// One xsh in a tmux pane, its output logged byte for byte from its first byte on.
+struct Pane {
+    tm: Tmux,
+    log: PathBuf,
+    root: PathBuf,
+}
+
+impl Pane {
+    fn start(dir: &Path, name: &str, term: &str) -> Pane {
+        let root = dir.join(format!("root-{name}"));
+        let log = dir.join(format!("{name}.log"));
+        let go = dir.join(format!("{name}.go"));
+        // The pane waits for `go`, so the log is in place before xsh writes its banner.
+        let script = format!(
+            "while [ ! -e '{go}' ]; do sleep 0.02; done; exec env TERM={term} '{XSH}' --root '{root}'",
+            go = go.display(),
+            root = root.display()
+        );
+        let argv = ["sh".to_string(), "-c".to_string(), script];
+        let tm = Tmux::start(dir, name, 160, 100, &argv);
+        tm.log_output(&log);
+        std::fs::write(&go, b"").expect("go");
+        let p = Pane { tm, log, root };
+        p.wait_bytes("banner", |b| find(b, BANNER_END).is_some());
+        p
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.log).unwrap_or_default()
+    }
+
+    fn wait_bytes(&self, what: &str, mut f: impl FnMut(&[u8]) -> bool) -> Vec<u8> {
+        let start = Instant::now();
+        loop {
+            let b = self.bytes();
+            if f(&b) {
+                return b;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "gave up waiting for {what}; output: {:?}",
+                String::from_utf8_lossy(&b)
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// What followed the banner.
+    fn after_banner(&self) -> Vec<u8> {
+        let b = self.bytes();
+        let at = find(&b, BANNER_END).expect("banner") + BANNER_END.len();
+        b[at..].to_vec()
+    }
+
+    /// Waits until `n` replies ended (terminator lines after the banner).
+    fn wait_replies(&self, n: usize) -> Vec<u8> {
+        self.wait_bytes(&format!("{n} replies"), |b| {
+            find(b, BANNER_END).is_some_and(|at| terminators(&b[at + BANNER_END.len()..]) >= n)
+        });
+        self.after_banner()
+    }
+
+    fn config(&self, path: &str) -> String {
+        let out = std::process::Command::new(XSH)
+            .arg("--root")
+            .arg(&self.root)
+            .arg("-c")
+            .arg(format!("xConfiguration {path}"))
+            .output()
+            .expect("xsh -c");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn terminators(b: &[u8]) -> usize {
+    String::from_utf8_lossy(b)
+        .split("\r\n")
+        .filter(|l| matches!(*l, "OK" | "ERROR"))
+        .count()
+}
+
+/// Types `text` line by line, each line sent with Enter once the previous reply has ended.
+fn type_lines(p: &Pane, text: &str) {
+    let mut done = 0;
+    let mut in_body = false;
+    for line in text.lines() {
+        p.tm.type_text(line);
+        p.tm.keys(&["Enter"]);
+        if line.starts_with("xCommand Security Certificates CA Add") {
+            in_body = true;
+            continue;
+        }
+        if in_body {
+            in_body = line != ".";
+            if in_body {
+                continue;
+            }
+        }
+        done += 1;
+        p.wait_replies(done);
+    }
+}
+
+/// How the paste reaches the pane.
+#[derive(Debug, Clone, Copy)]
+enum Way {
+    /// `paste-buffer`: raw bytes (xsh never asks for bracketed paste).
+    Plain,
+    /// `paste-buffer -p`: brackets only if the program asked; xsh does not.
+    AskedBrackets,
+    /// `ESC[200~ … ESC[201~` sent although not asked for (a terminal that always brackets).
+    ForcedBrackets,
+}
+
+fn paste(p: &Pane, text: &str, way: Way) {
+    match way {
+        Way::Plain => p.tm.paste(text, false),
+        Way::AskedBrackets => p.tm.paste(text, true),
+        Way::ForcedBrackets => {
+            let mut b = b"\x1b[200~".to_vec();
+            b.extend(text.replace('\n', "\r").bytes());
+            b.extend_from_slice(b"\x1b[201~");
+            p.tm.bytes(&b);
+        }
+    }
+}
+
+fn screen_after_banner(p: &Pane) -> String {
+    let s = p.tm.screen();
+    let at = s
+        .find("*r Login successful\n\nOK\n")
+        .map(|i| i + "*r Login successful\n\nOK\n".len())
+        .unwrap_or(0);
+    s[at..].trim_end().to_string()
+}
+
+fn tmux_or_skip() -> bool {
+    ssh_support::common::require_tool("tmux", "-V", "tmux")
+}
+
+/// Under the full editor a paste writes exactly the bytes typing writes, whatever the terminal
+/// type and however the paste arrives; the effect is in the store.
+#[test]
+fn paste_in_the_full_editor_is_typing() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (what, text) in [("push", push()), ("pem", pem_paste())] {
+        let mut screens = Vec::new();
+        for term in ["xterm", "putty", "screen"] {
+            let typed = Pane::start(dir.path(), &format!("{what}-{term}-typed"), term);
+            type_lines(&typed, &text);
+            let want = typed.wait_replies(requests(&text));
+            for way in [Way::Plain, Way::AskedBrackets, Way::ForcedBrackets] {
+                let name = format!("{what}-{term}-{way:?}");
+                let p = Pane::start(dir.path(), &name, term);
+                paste(&p, &text, way);
+                let got = p.wait_replies(requests(&text));
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "{name}: the paste wrote other bytes than typing"
+                );
+                assert!(
+                    !String::from_utf8_lossy(&got).contains("ERROR"),
+                    "{name}: {}",
+                    String::from_utf8_lossy(&got)
+                );
+                if what == "push" {
+                    assert!(p.config("SystemUnit Name").contains("\"edge-1\""), "{name}");
+                    assert!(p.config("Shell IdleTimeout").contains("\"600\""), "{name}");
+                } else {
+                    assert!(
+                        p.config("SystemUnit Description")
+                            .contains("\"after the PEM\""),
+                        "{name}"
+                    );
+                }
+                screens.push((name, screen_after_banner(&p)));
+            }
+        }
+        let (_, first) = &screens[0];
+        for (name, s) in &screens {
+            assert_eq!(s, first, "{name}: the screen differs");
+        }
+        insta::assert_snapshot!(format!("paste_full_editor_{what}"), first);
+    }
+}
+
+/// Clean line mode (`TERM=vt100`): the kernel echoes the paste as it arrives, and every line
+/// still runs in order, the body read to its `.`, with no escape byte written.
+#[test]
+fn paste_in_line_mode_runs_every_line_in_order() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (what, text) in [("push", push()), ("pem", pem_paste())] {
+        for way in [Way::Plain, Way::AskedBrackets] {
+            let name = format!("{what}-vt100-{way:?}");
+            let p = Pane::start(dir.path(), &name, "vt100");
+            paste(&p, &text, way);
+            let got = p.wait_replies(requests(&text));
+            let shown = String::from_utf8_lossy(&got).into_owned();
+            assert!(!got.contains(&0x1b), "{name}: escape byte in {shown:?}");
+            assert!(!shown.contains("ERROR"), "{name}: {shown}");
+            if what == "push" {
+                assert!(p.config("SystemUnit Name").contains("\"edge-1\""), "{name}");
+                assert!(p.config("Shell IdleTimeout").contains("\"600\""), "{name}");
+            } else {
+                assert!(shown.contains("Subject: \"CN=Paste Test CA\""), "{shown}");
+                assert!(
+                    p.config("SystemUnit Description")
+                        .contains("\"after the PEM\""),
+                    "{name}"
+                );
+            }
+        }
+    }
+}
