@@ -274,3 +274,76 @@ fn paste_in_line_mode_runs_every_line_in_order() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `?` and `??` typed at a terminal
+
+const TICKETS_HELP: &str = "*h xConfiguration SIP TLS SessionTickets Mode: <On/Off>";
+const TICKETS_DETAILS: &str = "*h     default \"Off\": On: each TLS 1.3 handshake";
+
+/// In the full editor `?` shows help for the words before the cursor and gives the line back as
+/// it was (cursor included); a second `?` right after shows the details (`??`); any other key
+/// in between makes the next `?` a first one again.
+#[test]
+fn question_marks_in_the_full_editor() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for term in ["xterm", "putty", "screen"] {
+        let p = Pane::start(dir.path(), &format!("qm-{term}"), term);
+        p.tm.type_text("xConfiguration SIP TLS SessionTickets ");
+        p.tm.type_text("?");
+        p.tm.wait_count(TICKETS_HELP, 1);
+        p.tm.type_text("?");
+        p.tm.wait_count(TICKETS_DETAILS, 1);
+        // The line is still there: finish it and run it.
+        p.tm.type_text("Mode");
+        p.tm.keys(&["Enter"]);
+        p.wait_replies(3);
+        let s =
+            p.tm.wait_count("*c xConfiguration SIP TLS SessionTickets Mode: \"Off\"", 1);
+        assert_eq!(s.matches(TICKETS_DETAILS).count(), 1, "{term}:\n{s}");
+        insta::assert_snapshot!("question_marks_full_editor", screen_after_banner(&p));
+
+        // `?` with the cursor inside the line: help for the words before it, the line kept.
+        p.tm.type_text("xConfiguration SIP TLS Port");
+        p.tm.keys(&["Left", "Left", "Left", "Left"]);
+        p.tm.type_text("?");
+        p.tm.wait_count("*h xConfiguration SIP TLS HandshakeTimeout: <1..300>", 1);
+        // A key in between: the next `?` is a first one (help, not details).
+        p.tm.keys(&["Right"]);
+        p.tm.keys(&["Left"]);
+        p.tm.type_text("?");
+        p.tm.wait_count("*h xConfiguration SIP TLS HandshakeTimeout: <1..300>", 2);
+        p.tm.keys(&["Enter"]);
+        let s =
+            p.tm.wait_count("*c xConfiguration SIP TLS Port: \"5061\"", 1);
+        assert_eq!(
+            s.matches("default \"10\": Seconds a TLS client").count(),
+            0,
+            "{term}: details shown for a first `?`:\n{s}"
+        );
+        assert!(!s.contains("ERROR"), "{term}:\n{s}");
+    }
+}
+
+/// In clean line mode (`TERM=vt100`) `?` and `??` end a line: help, then the details.
+#[test]
+fn question_marks_in_line_mode() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Pane::start(dir.path(), "qm-vt100", "vt100");
+    p.tm.type_text("xConfiguration SIP TLS SessionTickets ?");
+    p.tm.keys(&["Enter"]);
+    p.wait_replies(1);
+    p.tm.type_text("xConfiguration SIP TLS SessionTickets ??");
+    p.tm.keys(&["Enter"]);
+    let got = p.wait_replies(2);
+    let shown = String::from_utf8_lossy(&got);
+    assert_eq!(shown.matches(TICKETS_HELP).count(), 2, "{shown}");
+    assert_eq!(shown.matches(TICKETS_DETAILS).count(), 1, "{shown}");
+    assert!(!got.contains(&0x1b), "{shown:?}");
+}
