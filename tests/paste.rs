@@ -1,3 +1,6 @@
+//! Terminal sessions in a real PTY: paste, `?`/`??`, the history file, what `help` says about
+//! the keys, and arrow keys in line mode.
+//!
 //! Pasting into a terminal session is typing: xsh runs in a real PTY (a tmux pane) with
 //! `TERM=xterm`, `putty`, `screen` (the full editor) and `vt100` (clean line mode), and a paste
 //! (`tmux paste-buffer`, each `\n` sent as `\r` as terminals do; with and without `-p`, and with
@@ -346,4 +349,85 @@ fn question_marks_in_line_mode() {
     assert_eq!(shown.matches(TICKETS_HELP).count(), 2, "{shown}");
     assert_eq!(shown.matches(TICKETS_DETAILS).count(), 1, "{shown}");
     assert!(!got.contains(&0x1b), "{shown:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// history and line mode
+
+/// Every line is in `ROOT/history/<user>.txt` as soon as it ran, and stays there when the
+/// terminal goes away without a goodbye (the pane is killed: the session gets a hangup).
+#[test]
+fn history_is_appended_after_every_command() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Pane::start(dir.path(), "hist", "xterm");
+    let lines = ["xstatus SystemUnit Product", "xConfiguration SIP TLS Port"];
+    let read = |root: &Path| -> String {
+        let hist = root.join("history");
+        std::fs::read_dir(&hist)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (i, l) in lines.iter().enumerate() {
+        p.tm.type_text(l);
+        p.tm.keys(&["Enter"]);
+        p.wait_replies(i + 1);
+        let h = read(&p.root);
+        assert!(
+            lines[..=i].iter().all(|l| h.contains(l)),
+            "after line {}: {h:?}",
+            i + 1
+        );
+    }
+    let root = p.root.clone();
+    drop(p);
+    let h = read(&root);
+    assert!(lines.iter().all(|l| h.contains(l)), "{h:?}");
+}
+
+/// `help` names the keys the terminal has: the full editor's, or line mode's (no Tab); an arrow
+/// key typed in line mode gets a plain-words error, never a Rust escape.
+#[test]
+fn help_names_the_keys_and_line_mode_explains_arrow_keys() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Pane::start(dir.path(), "keys-xterm", "xterm");
+    p.tm.type_text("help");
+    p.tm.keys(&["Enter"]);
+    let s = p.tm.wait_count("*h Keys: Tab completes", 1);
+    assert!(!s.contains("Line mode"), "{s}");
+
+    let p = Pane::start(dir.path(), "keys-vt100", "vt100");
+    p.tm.type_text("help");
+    p.tm.keys(&["Enter"]);
+    let got = p.wait_replies(1);
+    let shown = String::from_utf8_lossy(&got).into_owned();
+    assert!(shown.contains("*h Line mode (TERM=vt100): "), "{shown}");
+    assert!(!shown.contains("Tab completes"), "{shown}");
+    p.tm.type_text("xstatus SystemUnit");
+    p.tm.keys(&["Up"]);
+    p.tm.keys(&["Enter"]);
+    let got = p.wait_replies(2);
+    let shown = String::from_utf8_lossy(&got).into_owned();
+    assert!(
+        shown.contains("arrow and editing keys do not work in line mode"),
+        "{shown}"
+    );
+    assert!(!shown.contains("\\u{"), "{shown}");
+    assert_eq!(
+        shown
+            .lines()
+            .filter(|l| l.contains("arrow and editing keys"))
+            .count(),
+        1,
+        "{shown}"
+    );
 }

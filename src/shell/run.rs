@@ -211,9 +211,11 @@ pub fn run_stdin(session: &mut Session, opts: &RunOptions) -> bool {
         save_tty();
     }
     if full {
+        session.keys = super::Keys::Editor;
         return super::editor::run(session, opts);
     }
     if tty {
+        session.keys = super::Keys::Line;
         calm_tty();
     }
     let mut src = Source::new(BufReader::with_capacity(1 << 20, stdin));
