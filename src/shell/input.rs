@@ -88,6 +88,14 @@ impl<R: BufRead> Source<R> {
             line.pop();
             total = total.saturating_sub(1);
         }
+        // Bracketed-paste markers are never asked for; a terminal that sends them anyway (at
+        // the ends of a paste) must not turn the pasted lines into errors.
+        for marker in [&b"\x1b[200~"[..], b"\x1b[201~"] {
+            while let Some(at) = line.windows(marker.len()).position(|w| w == marker) {
+                line.drain(at..at + marker.len());
+                total = total.saturating_sub(marker.len());
+            }
+        }
         if total > MAX_LINE {
             return Ok(Some(RawLine::TooLong(total)));
         }
