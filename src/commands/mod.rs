@@ -11,7 +11,7 @@ pub mod certs;
 
 use crate::engine::{Call, CommandResult, Entry, Item, ResultStatus};
 use crate::error::{Area, Code, ShellError};
-use crate::parse::{parse_line, Action, Key, ParamValue};
+use crate::parse::{parse_line, Action, Addr, Key, ParamValue, Request};
 use crate::schema::schema;
 use crate::store::Config;
 
@@ -78,14 +78,17 @@ pub fn current_config(call: &Call) -> Result<Config, ShellError> {
     }
 }
 
-/// `xCommand Configuration Reset Path: ...`: the leaf goes back to its default.
+/// `xCommand Configuration Reset Path: ...`: the leaf, or every leaf of the instance (or of a
+/// part of one: `Zones Zone 3`, `Zones Zone 3 Peer`), goes back to its default.
 fn configuration_reset(call: Call) -> Result<CommandResult, ShellError> {
     let path = call.path;
     require_write(&call, path)?;
-    let target = param(call.params, "Path").unwrap_or_default().to_string();
-    let key = reset_key(path, &target)?;
+    let given = call.params.iter().find(|p| p.name == "Path");
+    let target = given.map(|p| p.value.clone()).unwrap_or_default();
+    let col = given.map(|p| p.col).unwrap_or(0);
+    let addr = reset_addr(path, &target, col)?;
     let reset = |cfg: &mut Config| {
-        cfg.values.remove(&key);
+        cfg.values.retain(|k, _| !addr_holds(&addr, k));
     };
     match call.tx {
         Some(c) => reset(c),
@@ -98,39 +101,66 @@ fn configuration_reset(call: Call) -> Result<CommandResult, ShellError> {
     Ok(ok(call.name, vec![]))
 }
 
-/// The leaf `target` names (given as after `xConfiguration`).
-fn reset_key(path: &str, target: &str) -> Result<Key, ShellError> {
-    let not_a_leaf = || failed(path, format!("'{target}' is not a configuration leaf"));
-    // Reuse the parser: the path must name a leaf.
-    let probe = format!("xConfiguration {target}: x");
-    match parse_line(&probe) {
-        Ok(r) => match r.action {
-            Action::ConfigSet { key, .. } => Ok(key),
-            _ => Err(not_a_leaf()),
-        },
-        Err(e) if e.code == Code::IllegalValue => parse_key(target).ok_or_else(not_a_leaf),
-        Err(e) => Err(ShellError {
-            area: Area::Command,
-            ..e
-        }),
+/// The address `target` names (as written after `xConfiguration`): a leaf, or a node inside a
+/// numbered instance. A parse error points into the user's line: `col` is where `target` starts.
+fn reset_addr(path: &str, target: &str, col: usize) -> Result<Addr, ShellError> {
+    const VERB: &str = "xConfiguration ";
+    let tree = &schema().config;
+    let probe = format!("{VERB}{target}");
+    let addr = match parse_line(&probe) {
+        Ok(Request {
+            action: Action::ConfigGet(addr),
+            ..
+        }) => addr,
+        Ok(_) => return Err(not_resettable(path, target, col)),
+        Err(e) => {
+            // The probe's column, moved from after `xConfiguration ` to where the value starts.
+            let column = col + e.column.saturating_sub(VERB.len() + 1);
+            return Err(ShellError {
+                area: Area::Command,
+                column,
+                ..e
+            });
+        }
+    };
+    let leaf = addr.node().is_some_and(|n| tree.nodes[n].leaf.is_some());
+    let in_instance = addr.steps.iter().any(|s| s.instance.is_some());
+    if addr.steps.is_empty() || !(leaf || in_instance) {
+        return Err(not_resettable(path, target, col));
+    }
+    Ok(addr)
+}
+
+/// `col`: where the path starts in the user's line.
+fn not_resettable(path: &str, target: &str, col: usize) -> ShellError {
+    ShellError {
+        column: col,
+        ..failed(
+            path,
+            format!("'{target}' is neither a configuration leaf nor an instance"),
+        )
+        .expected("a leaf (SIP TLS Port) or an instance (Zones Zone 3)")
     }
 }
 
-fn parse_key(target: &str) -> Option<Key> {
+/// Whether the stored value `k` lies at or under `addr`.
+fn addr_holds(addr: &Addr, k: &Key) -> bool {
     let tree = &schema().config;
-    let leaf_default = |line: &str| match parse_line(line) {
-        Ok(r) => match r.action {
-            Action::ConfigSet { key, .. } => Some(key),
-            _ => None,
-        },
-        Err(_) => None,
-    };
-    // Try the leaf's own default, which is always valid.
-    let mut words: Vec<&str> = target.split_whitespace().collect();
-    let last = words.pop()?;
-    let probe = format!("xConfiguration {} {last}: \"\"", words.join(" "));
-    if let Some(k) = leaf_default(&probe) {
-        return Some(k);
-    }
-    crate::status::key_for(tree, target)
+    let chain = tree.ancestry(k.leaf);
+    addr.steps.iter().all(|s| {
+        let Some(at) = chain.iter().position(|&n| n == s.node) else {
+            return false;
+        };
+        match s.instance {
+            None => true,
+            Some(n) => {
+                // The instance of `k` at this node: its place among the instance nodes above.
+                let nth = chain[..=at]
+                    .iter()
+                    .filter(|&&id| tree.nodes[id].instances.is_some())
+                    .count();
+                k.inst.get(nth.wrapping_sub(1)) == Some(&n)
+            }
+        }
+    })
 }

@@ -18,7 +18,7 @@ pub fn lines(which: Which, addr: &Addr, all: bool, prefix: Option<&str>) -> Vec<
                 "xHistory [<count>]                           recent configuration changes".into(),
                 "xGetXML <path>                               XML of a subtree, e.g. /Configuration/SIP".into(),
                 "echo <on/off>, bye, exit, help".into(),
-                "Append ? for usage or ?? for details at any point; Tab completes.".into(),
+                "Append ? for usage or ?? for details at any point.".into(),
             ];
             if all {
                 v.push("Verbs may be shortened to a unique prefix (xconf, xstat, xcom); so may path words.".into());

@@ -150,6 +150,7 @@ pub(super) fn resolve_command(
             name: p.name.clone(),
             index,
             value,
+            col: vt.col + usize::from(matches!(vt.tok, Tok::Quoted(_))),
         });
         i += 3;
     }

@@ -56,6 +56,21 @@ fn is_word_char(c: char) -> bool {
     !(c.is_whitespace() || matches!(c, ':' | '"' | '?' | '|'))
 }
 
+/// A control character as a person reads it: `U+001B (ESC)`, never a Rust escape.
+fn control_name(c: char) -> String {
+    const C0: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR",
+        "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB",
+        "ESC", "FS", "GS", "RS", "US",
+    ];
+    let n = u32::from(c);
+    match C0.get(n as usize) {
+        Some(name) => format!("U+{n:04X} ({name})"),
+        None if n == 0x7f => "U+007F (DEL)".to_string(),
+        None => format!("U+{n:04X}"),
+    }
+}
+
 /// Checks raw bytes before lexing: length, UTF-8, NUL and control characters.
 pub fn check_bytes(raw: &[u8]) -> Result<&str, ShellError> {
     if raw.len() > MAX_LINE {
@@ -86,7 +101,7 @@ pub fn check_bytes(raw: &[u8]) -> Result<&str, ShellError> {
             return Err(ShellError::new(
                 Code::ControlChar,
                 n + 1,
-                format!("control character {:?} in line", c),
+                format!("control character {} in line", control_name(c)),
             )
             .expected("printable text"));
         }

@@ -158,6 +158,9 @@ pub struct ParamValue {
     pub name: String,
     pub index: Option<u32>,
     pub value: String,
+    /// Column of the value's first character in the line (inside the quotes), so a handler
+    /// that parses the value further can point into the user's line.
+    pub col: usize,
 }
 
 /// What a line asks for, fully checked against the schema.

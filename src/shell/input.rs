@@ -88,6 +88,14 @@ impl<R: BufRead> Source<R> {
             line.pop();
             total = total.saturating_sub(1);
         }
+        // Bracketed-paste markers are never asked for; a terminal that sends them anyway (at
+        // the ends of a paste) must not turn the pasted lines into errors.
+        for marker in [&b"\x1b[200~"[..], b"\x1b[201~"] {
+            while let Some(at) = line.windows(marker.len()).position(|w| w == marker) {
+                line.drain(at..at + marker.len());
+                total = total.saturating_sub(marker.len());
+            }
+        }
         if total > MAX_LINE {
             return Ok(Some(RawLine::TooLong(total)));
         }
@@ -125,7 +133,7 @@ impl<R: BufRead> Source<R> {
         }
         let text = match check_bytes(&raw) {
             Ok(t) => t.to_string(),
-            Err(e) => return Ok(Some(failed(e))),
+            Err(e) => return Ok(Some(failed(editing_key(&raw).unwrap_or(e)))),
         };
         let mut inc = parse_text_line(&text);
         if needs_body(&inc) {
@@ -254,6 +262,23 @@ impl<R: BufRead> Source<R> {
             }
         }
     }
+}
+
+/// The error for a line holding the escape sequence of an arrow or editing key (`ESC [ A`,
+/// `ESC O D`, ...): a terminal in line mode sends them into the line, where they mean nothing.
+pub fn editing_key(raw: &[u8]) -> Option<ShellError> {
+    let at = raw
+        .windows(2)
+        .position(|w| w[0] == 0x1b && matches!(w[1], b'[' | b'O'))?;
+    let col = String::from_utf8_lossy(&raw[..at]).chars().count() + 1;
+    Some(
+        ShellError::new(
+            Code::ControlChar,
+            col,
+            "arrow and editing keys do not work in line mode",
+        )
+        .expected("the line typed again without them (Tab, arrows and history need the full editor: TERM=xterm)"),
+    )
 }
 
 /// Access to a reader's unread buffer.

@@ -20,7 +20,7 @@ use crate::engine::{
     self, Answer, CommandResult, Context, Engine, FrontEnd, Item, ResultStatus, Role,
 };
 use crate::error::{Area, Code, ShellError};
-use crate::parse::{Action, FeedbackOp, OutputMode, Request};
+use crate::parse::{Action, FeedbackOp, OutputMode, Request, Which};
 use crate::render;
 use crate::schema::schema;
 use crate::store::{Config, Who};
@@ -48,6 +48,34 @@ pub struct Incoming {
     pub result_id: Option<String>,
 }
 
+/// Which keys the session's terminal has, for `help` to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// No terminal (a pipe, `-c`, a channel without a PTY): nothing to say about keys.
+    None,
+    /// The full editor.
+    Editor,
+    /// Clean line mode: the kernel's line editing only.
+    Line,
+}
+
+impl Keys {
+    /// The `help` line about the keys, if there is a terminal.
+    fn help_line(self) -> Option<String> {
+        match self {
+            Keys::None => None,
+            Keys::Editor => Some(
+                "Keys: Tab completes, Up/Down recall history, Ctrl-C clears the line, Ctrl-D leaves."
+                    .into(),
+            ),
+            Keys::Line => Some(format!(
+                "Line mode (TERM={}): type each line whole and press Enter; Backspace works, Tab, arrows and history do not (TERM=xterm gets the full editor).",
+                std::env::var("TERM").unwrap_or_default()
+            )),
+        }
+    }
+}
+
 /// Session state.
 pub struct Session {
     /// The engine of the session's ROOT.
@@ -66,6 +94,8 @@ pub struct Session {
     /// Add a line pointing at `help` to the banner: set by the front end for a person at a
     /// terminal only, so automation reads the banner it always read.
     pub help_hint: bool,
+    /// The keys of the session's terminal (set by the front end that reads it).
+    pub keys: Keys,
     feedback_watch: Option<feedback::Feedback>,
 }
 
@@ -92,6 +122,7 @@ impl Session {
             group_commit: true,
             registrations: Arc::new(Mutex::new(feedback::Registrations::default())),
             help_hint: false,
+            keys: Keys::None,
             feedback_watch: None,
         })
     }
@@ -284,11 +315,22 @@ impl Session {
             }
             _ => None,
         };
+        let verbs_help = matches!(
+            &action,
+            Action::Help {
+                which: Which::Verbs,
+                ..
+            }
+        );
         let req = engine::Request {
             action,
             body: inc.body,
         };
         match self.engine.execute_in(ctx, req, tx) {
+            Ok(Answer::Help(mut lines)) if verbs_help => {
+                lines.extend(self.keys.help_line());
+                self.answer(&Answer::Help(lines), tag)
+            }
             Ok(a) => self.answer(&a, tag),
             Err(e) => self.error_reply(&e, tag, command_name.as_deref()),
         }

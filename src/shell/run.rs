@@ -48,11 +48,15 @@ pub fn is_people_terminal(term: &str) -> bool {
         || t == "linux"
 }
 
-/// Turns the terminal's own echo on or off (`echo on/off`); a no-op without a terminal.
+/// Set while the full editor owns the terminal: it echoes itself, so the kernel must not.
+static EDITOR_OWNS_TTY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the terminal's own echo on or off (`echo on/off`); a no-op without a terminal, and
+/// under the full editor (which echoes what it reads itself).
 pub fn set_tty_echo(on: bool) {
     use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
     let stdin = io::stdin();
-    if !stdin.is_terminal() {
+    if !stdin.is_terminal() || EDITOR_OWNS_TTY.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
     if let Ok(mut t) = tcgetattr(&stdin) {
@@ -81,6 +85,23 @@ fn calm_tty() {
         t.local_flags.remove(LocalFlags::ISIG);
         t.control_chars[SpecialCharacterIndices::VKILL as usize] = 0x03;
         let _ = tcsetattr(&stdin, SetArg::TCSANOW, &t);
+    }
+}
+
+/// The full editor's terminal between two lines: what rustyline sets while it reads (no echo,
+/// no line discipline, no signals, `\r` kept), so input arriving while a command runs (the rest
+/// of a paste) waits unechoed and unchanged for the editor, as typed ahead. Output processing
+/// stays on. rustyline takes this as the mode to return to after each line.
+pub fn quiet_tty() {
+    use nix::sys::termios::{tcgetattr, tcsetattr, InputFlags, LocalFlags, SetArg};
+    let stdin = io::stdin();
+    if let Ok(mut t) = tcgetattr(&stdin) {
+        t.local_flags
+            .remove(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::IEXTEN | LocalFlags::ISIG);
+        t.input_flags.remove(InputFlags::ICRNL | InputFlags::IXON);
+        if tcsetattr(&stdin, SetArg::TCSADRAIN, &t).is_ok() {
+            EDITOR_OWNS_TTY.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
@@ -190,9 +211,11 @@ pub fn run_stdin(session: &mut Session, opts: &RunOptions) -> bool {
         save_tty();
     }
     if full {
+        session.keys = super::Keys::Editor;
         return super::editor::run(session, opts);
     }
     if tty {
+        session.keys = super::Keys::Line;
         calm_tty();
     }
     let mut src = Source::new(BufReader::with_capacity(1 << 20, stdin));

@@ -1008,6 +1008,30 @@ impl Tmux {
         run(self.cmd().args(["send-keys", "-H"]).args(&hex)).expect("tmux send-keys -H");
     }
 
+    /// Pastes `text` as a terminal does (`tmux paste-buffer`: each `\n` sent as `\r`), wrapped
+    /// in bracketed-paste markers with `bracketed` when the program asked for them (`-p`).
+    pub fn paste(&self, text: &str, bracketed: bool) {
+        run(self
+            .cmd()
+            .args(["set-buffer", "-b", "xsh-paste", "--", text]))
+        .expect("tmux set-buffer");
+        let mut c = self.cmd();
+        c.args(["paste-buffer", "-d", "-b", "xsh-paste"]);
+        if bracketed {
+            c.arg("-p");
+        }
+        run(&mut c).expect("tmux paste-buffer");
+    }
+
+    /// Copies every byte the pane's program writes from now on into `file` (`pipe-pane`).
+    pub fn log_output(&self, file: &Path) {
+        run(self
+            .cmd()
+            .args(["pipe-pane", "-o"])
+            .arg(format!("cat > '{}'", file.display())))
+        .expect("tmux pipe-pane");
+    }
+
     /// The pane's whole text, wrapped lines joined.
     pub fn screen(&self) -> String {
         run(self.cmd().args(["capture-pane", "-p", "-J", "-S", "-"])).unwrap_or_default()
