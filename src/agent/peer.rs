@@ -36,6 +36,16 @@ pub async fn check_all(shared: Arc<Shared>) {
             states.insert(id, st);
         }
     }
+    for (id, st) in &states {
+        shared.report.handshake_event(
+            "zone",
+            "DEBUG",
+            &format!(
+                "zone {id} checked {}: {}; tunnel {}",
+                st.peer, st.status, st.tunnel_status
+            ),
+        );
+    }
     let mut changed = Vec::new();
     if let Ok(mut z) = shared.report.zones.lock() {
         for (id, st) in &states {
