@@ -106,6 +106,8 @@ enum Failure {
     Tls(rustls::Error),
     /// The peer closed the connection without an answer (and without a TLS alert).
     Closed,
+    /// The peer reset or aborted the connection (it closed with our data unread).
+    Reset,
     /// Anything else, already worded.
     Other(String),
 }
@@ -134,8 +136,13 @@ impl Failure {
     fn io(e: &std::io::Error) -> Failure {
         match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
             Some(r) => Failure::Tls(r.clone()),
-            None if e.kind() == std::io::ErrorKind::UnexpectedEof => Failure::Closed,
-            None => Failure::Other(e.to_string()),
+            None => match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Failure::Closed,
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe => Failure::Reset,
+                _ => Failure::Other(e.to_string()),
+            },
         }
     }
 
@@ -188,6 +195,7 @@ impl std::fmt::Display for Failure {
             },
             Failure::Tls(e) => write!(f, "{e}"),
             Failure::Closed => f.write_str("peer closed the connection"),
+            Failure::Reset => f.write_str("peer reset the connection"),
             Failure::Other(s) => f.write_str(s),
         }
     }
@@ -556,6 +564,8 @@ mod tests {
         assert!(!local.to_string().contains("ermission denied"), "{local}");
         let eof = std::io::Error::from(K::UnexpectedEof);
         assert!(matches!(Failure::io(&eof), Failure::Closed));
+        let reset = std::io::Error::from(K::ConnectionReset);
+        assert!(matches!(Failure::io(&reset), Failure::Reset));
         for f in [refused, local, Failure::Closed] {
             assert!(!f.is_eku_refusal(), "{f}");
         }
