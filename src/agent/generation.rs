@@ -51,6 +51,8 @@ pub struct Generation {
     /// Inbound connections held at once, both listeners together.
     pub max_connections: usize,
     pub status_interval: Duration,
+    /// `Logging Level`, as the diagnostic log's filter.
+    pub log_level: tracing::level_filters::LevelFilter,
     pub sip: Arc<ServerConfig>,
     pub tunnel: Arc<ServerConfig>,
     /// Client configs presenting the client store; `verified` checks the peer against `ca.pem`.
@@ -363,6 +365,7 @@ pub fn build(
         listen: listen_spec(&cfg),
         handshake_timeout: Duration::from_secs(cfg.sip().tls().handshake_timeout().into()),
         status_interval: Duration::from_secs(agent.status_interval().into()),
+        log_level: super::logging::filter_of(cfg.logging().level()),
         max_connections: agent.max_connections() as usize,
         sip,
         tunnel,

@@ -6,6 +6,7 @@
 
 pub mod generation;
 pub mod listener;
+pub mod logging;
 pub mod peer;
 pub mod report;
 pub mod watch;
@@ -41,6 +42,9 @@ pub struct Shared {
 pub struct Options {
     /// Print listener addresses and reload results on stdout (tests and the quick start read it).
     pub verbose: bool,
+    /// The diagnostic log's filter, set from `Logging Level` by every generation (none: the
+    /// caller installed no subscriber of ours, e.g. the quick start inside xsh).
+    pub log: Option<logging::LogControl>,
 }
 
 /// Why the agent could not start.
@@ -200,6 +204,19 @@ impl Listeners {
     }
 }
 
+/// Applies the generation's `Logging Level` to the diagnostic log; a change is an event.
+fn apply_log_level(shared: &Shared, opts: &Options) {
+    let Some(log) = &opts.log else { return };
+    let level = shared.current.load().log_level;
+    if let Some(before) = log.set(level) {
+        shared.report.event(
+            "agent",
+            "INFO",
+            &format!("logging level {level} (was {before})"),
+        );
+    }
+}
+
 fn publish_generation(shared: &Shared, result: &str, error: &str) {
     let g = shared.current.load();
     if let Ok(mut a) = shared.report.agent.lock() {
@@ -251,7 +268,8 @@ fn clear_stale_error(shared: &Shared, number: u64) {
 
 /// Rebuilds from the files; swaps when the content changed and the build succeeded.
 /// Returns true when a new generation was swapped in.
-async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
+async fn reload(shared: &Arc<Shared>, forced: bool, opts: &Options) -> bool {
+    let verbose = opts.verbose;
     let prev = shared.current.load_full();
     let root = shared.root.clone();
     let hash = content_hash(&root);
@@ -280,6 +298,7 @@ async fn reload(shared: &Arc<Shared>, forced: bool, verbose: bool) -> bool {
                 g.config_generation, g.mode, g.server_serial, g.client_serial
             );
             shared.current.store(Arc::new(g));
+            apply_log_level(shared, opts);
             shared.report.event("reload", "INFO", &msg);
             publish_generation(shared, "ok", "");
             if verbose {
@@ -318,6 +337,7 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
         spec: None,
         stops: Vec::new(),
     };
+    apply_log_level(&shared, &opts);
     let spec = shared.current.load().listen.clone();
     listeners.apply(&shared, &spec, opts.verbose).await;
     publish_generation(&shared, "ok", "");
@@ -360,7 +380,7 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
                 tokio::time::sleep(Duration::from_millis(3)).await;
                 while rx.try_recv().is_ok() {}
                 let before = shared.current.load().outbound;
-                if reload(&shared, false, opts.verbose).await {
+                if reload(&shared, false, &opts).await {
                     let spec = shared.current.load().listen.clone();
                     listeners.apply(&shared, &spec, opts.verbose).await;
                     if shared.current.load().outbound != before {
@@ -371,7 +391,7 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
             }
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => {
                 shared.report.event("agent", "INFO", "SIGHUP: forced reload");
-                if reload(&shared, true, opts.verbose).await {
+                if reload(&shared, true, &opts).await {
                     let spec = shared.current.load().listen.clone();
                     listeners.apply(&shared, &spec, opts.verbose).await;
                     spawn_zone_check(&shared);
@@ -387,7 +407,7 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
             _ = poll.tick() => {
                 // Safety net for missed events (a watch lost to an overflow, a filesystem without inotify).
                 let before = shared.current.load().outbound;
-                if reload(&shared, false, opts.verbose).await {
+                if reload(&shared, false, &opts).await {
                     let spec = shared.current.load().listen.clone();
                     listeners.apply(&shared, &spec, opts.verbose).await;
                     if shared.current.load().outbound != before {

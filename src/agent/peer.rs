@@ -2,11 +2,12 @@
 //! **client** store certificate sends SIP `OPTIONS` to the peer's SIP port and opens the tunnel
 //! port, and the zone becomes Active or Failed with a reason an admin can act on.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use rustls::AlertDescription;
+use rustls::{AlertDescription, ClientConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -43,6 +44,16 @@ pub async fn check_all(shared: Arc<Shared>) {
         if let Ok((id, st)) = t.await {
             states.insert(id, st);
         }
+    }
+    for (id, st) in &states {
+        shared.report.handshake_event(
+            "zone",
+            "DEBUG",
+            &format!(
+                "zone {id} checked {}: {}; tunnel {}",
+                st.peer, st.status, st.tunnel_status
+            ),
+        );
     }
     let mut changed = Vec::new();
     if let Ok(mut z) = shared.report.zones.lock() {
@@ -84,14 +95,48 @@ fn eku_hint(ekus: &Ekus) -> &'static str {
     }
 }
 
-/// Why a zone check failed, as data: the rustls error (with the peer's alert) is kept typed so
-/// the reason is chosen by variant, never by the text of the error.
+/// Why a zone check failed, as data: each stage keeps its own variant (a name that does not
+/// resolve, a connection not made, typed by `io::ErrorKind`, a stage that timed out, the TLS
+/// layer's error with the peer's alert), so the reason is chosen by variant, never by the text of
+/// an error.
 #[derive(Debug, Clone)]
 enum Failure {
+    /// The peer's name did not resolve; no connection was tried.
+    Resolve { host: String, why: Unresolved },
+    /// The TCP connection to `target` was not made.
+    Connect {
+        target: String,
+        kind: std::io::ErrorKind,
+    },
+    /// A stage got no progress within [`IO_TIMEOUT`].
+    TimedOut { stage: Stage, target: String },
     /// The TLS layer failed: the peer's alert, or our verdict on its certificate.
     Tls(rustls::Error),
-    /// Anything else (connect, name, time-out, closed connection), already worded.
+    /// The peer closed the connection without an answer (and without a TLS alert).
+    Closed,
+    /// The peer reset or aborted the connection (it closed with our data unread).
+    Reset,
+    /// Anything else, already worded.
     Other(String),
+}
+
+/// Why a name did not resolve.
+#[derive(Debug, Clone)]
+enum Unresolved {
+    /// Under `.invalid`, which never resolves (RFC 6761 §6.4): refused without a lookup.
+    Reserved,
+    /// The resolver answered with an error.
+    Lookup(String),
+    /// The resolver answered with no address.
+    NoAddress,
+}
+
+/// The stage of a check that timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Connect,
+    Handshake,
+    Answer,
 }
 
 impl Failure {
@@ -99,15 +144,66 @@ impl Failure {
     fn io(e: &std::io::Error) -> Failure {
         match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
             Some(r) => Failure::Tls(r.clone()),
-            None => Failure::Other(e.to_string()),
+            None => match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Failure::Closed,
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe => Failure::Reset,
+                _ => Failure::Other(e.to_string()),
+            },
         }
+    }
+
+    /// The refusal the seed reports as "Permission denied" (domain.md §3, Test case 2): the
+    /// peer refused this node's client certificate for its extended key usage.
+    fn is_eku_refusal(&self) -> bool {
+        matches!(
+            self,
+            Failure::Tls(rustls::Error::AlertReceived(
+                AlertDescription::UnsupportedCertificate
+            ))
+        )
     }
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::io::ErrorKind as K;
         match self {
+            Failure::Resolve { host, why } => match why {
+                Unresolved::Reserved => write!(
+                    f,
+                    "name '{host}' does not resolve (.invalid is reserved and never resolves)"
+                ),
+                Unresolved::Lookup(e) => write!(f, "name '{host}' does not resolve: {e}"),
+                Unresolved::NoAddress => write!(f, "name '{host}' resolves to no address"),
+            },
+            Failure::Connect { target, kind } => match kind {
+                K::ConnectionRefused => write!(
+                    f,
+                    "connection refused by {target} (nothing listens on that port)"
+                ),
+                K::TimedOut => write!(f, "connect to {target}: timed out"),
+                K::HostUnreachable => write!(f, "connect to {target}: host unreachable"),
+                K::NetworkUnreachable => write!(f, "connect to {target}: network unreachable"),
+                K::ConnectionReset => write!(f, "connect to {target}: connection reset"),
+                K::AddrNotAvailable => {
+                    write!(f, "connect to {target}: no local address to connect from")
+                }
+                K::PermissionDenied => write!(
+                    f,
+                    "connect to {target}: not allowed by this machine (a local firewall or policy)"
+                ),
+                other => write!(f, "connect to {target}: {other}"),
+            },
+            Failure::TimedOut { stage, target } => match stage {
+                Stage::Connect => write!(f, "connect to {target}: timed out"),
+                Stage::Handshake => write!(f, "TLS handshake with {target} timed out"),
+                Stage::Answer => f.write_str("no answer from the peer"),
+            },
             Failure::Tls(e) => write!(f, "{e}"),
+            Failure::Closed => f.write_str("peer closed the connection"),
+            Failure::Reset => f.write_str("peer reset the connection"),
             Failure::Other(s) => f.write_str(s),
         }
     }
@@ -127,12 +223,16 @@ fn alert_meaning(a: AlertDescription) -> Option<&'static str> {
         }
         A::CertificateRevoked => "the peer says it is revoked; ",
         A::CertificateExpired => "the peer says it is expired or not yet valid; ",
+        // Our listener's answer to a signature that does not verify under the anchor it found
+        // by the issuer's name: two CAs with one name (two nodes' default certificates).
+        A::DecryptError => {
+            "its signature does not verify against the certificate the peer trusts under its issuer's name (two CAs with the same name, such as two nodes' default certificates); "
+        }
         A::BadCertificate
         | A::CertificateUnknown
         | A::CertificateRequired
         | A::CertificateUnobtainable
         | A::BadCertificateStatusResponse
-        | A::DecryptError
         | A::HandshakeFailure => "",
         _ => return None,
     })
@@ -156,19 +256,113 @@ fn explain(err: &Failure, gen: &Generation) -> String {
     }
 }
 
+/// The addresses of `host`: an IP literal as is; a name under `.invalid` refused without a
+/// lookup (it must not resolve, and asking would send a query off the machine).
+async fn resolve(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, Failure> {
+    let unresolved = |why| Failure::Resolve {
+        host: host.to_string(),
+        why,
+    };
+    let bare = host.trim_end_matches('.');
+    let tld = bare.rsplit('.').next().unwrap_or(bare);
+    if tld.eq_ignore_ascii_case("invalid") {
+        return Err(unresolved(Unresolved::Reserved));
+    }
+    let target = format!("{host}:{port}");
+    let addrs: Vec<_> = tokio::time::timeout(IO_TIMEOUT, tokio::net::lookup_host((host, port)))
+        .await
+        .map_err(|_| Failure::TimedOut {
+            stage: Stage::Connect,
+            target,
+        })?
+        .map_err(|e| unresolved(Unresolved::Lookup(e.to_string())))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(unresolved(Unresolved::NoAddress));
+    }
+    Ok(addrs)
+}
+
+/// TCP to the first address of `host` that accepts; the error of the last one tried.
+async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, Failure> {
+    let target = format!("{host}:{port}");
+    let mut last = None;
+    for addr in resolve(host, port).await? {
+        match tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => return Ok(tcp),
+            Ok(Err(e)) => {
+                last = Some(Failure::Connect {
+                    target: target.clone(),
+                    kind: e.kind(),
+                })
+            }
+            Err(_) => {
+                last = Some(Failure::TimedOut {
+                    stage: Stage::Connect,
+                    target: target.clone(),
+                })
+            }
+        }
+    }
+    Err(last.unwrap_or(Failure::Resolve {
+        host: host.to_string(),
+        why: Unresolved::NoAddress,
+    }))
+}
+
+/// Wraps the client store's certificate resolver: rustls asks it only when the peer requests a
+/// certificate, so `sent` says whether this check presented the client store in a handshake.
+#[derive(Debug)]
+struct Presenting {
+    inner: Arc<dyn rustls::client::ResolvesClientCert>,
+    sent: Arc<AtomicBool>,
+}
+
+impl rustls::client::ResolvesClientCert for Presenting {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let key = self.inner.resolve(root_hint_subjects, sigschemes);
+        if key.is_some() {
+            self.sent.store(true, Ordering::Relaxed);
+        }
+        key
+    }
+
+    fn has_certs(&self) -> bool {
+        self.inner.has_certs()
+    }
+}
+
+/// The generation's client config for this check: no resumption (a check proves the peer
+/// accepts the client store now, and every check is a full handshake), and `sent` set when the
+/// client store's certificate goes out.
+fn check_config(base: &Arc<ClientConfig>, sent: &Arc<AtomicBool>) -> Arc<ClientConfig> {
+    let mut c = (**base).clone();
+    c.resumption = rustls::client::Resumption::disabled();
+    c.client_auth_cert_resolver = Arc::new(Presenting {
+        inner: base.client_auth_cert_resolver.clone(),
+        sent: sent.clone(),
+    });
+    Arc::new(c)
+}
+
 async fn connect(
     gen: &Generation,
     z: &ZoneSpec,
     port: u16,
+    sent: &Arc<AtomicBool>,
 ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), Failure> {
     let other = Failure::Other;
-    let cfg = if z.verify {
+    let base = if z.verify {
         match &gen.client_verified {
-            Some(c) => c.clone(),
+            Some(c) => c,
             None => return Err(other(gen.client_verify_error.clone())),
         }
     } else {
-        gen.client_unverified.clone()
+        &gen.client_unverified
     };
     let name = if z.subject_name.is_empty() {
         z.address.clone()
@@ -177,17 +371,17 @@ async fn connect(
     };
     let server_name = ServerName::try_from(name.clone())
         .map_err(|_| other(format!("'{name}' is not a valid peer name")))?;
-    let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect((z.address.as_str(), port)))
-        .await
-        .map_err(|_| other(format!("connect to {}:{port}: timed out", z.address)))?
-        .map_err(|e| other(format!("connect to {}:{port}: {e}", z.address)))?;
+    let tcp = tcp_connect(&z.address, port).await?;
     let _ = tcp.set_nodelay(true);
     let tls = tokio::time::timeout(
         IO_TIMEOUT,
-        TlsConnector::from(cfg).connect(server_name, tcp),
+        TlsConnector::from(check_config(base, sent)).connect(server_name, tcp),
     )
     .await
-    .map_err(|_| other("TLS handshake timed out".to_string()))?
+    .map_err(|_| Failure::TimedOut {
+        stage: Stage::Handshake,
+        target: format!("{}:{port}", z.address),
+    })?
     .map_err(|e| Failure::io(&e))?;
     let peer_serial = tls
         .get_ref()
@@ -208,9 +402,12 @@ async fn read_line<S: tokio::io::AsyncRead + Unpin>(
     // Capped: a peer streaming a line without end must not grow `line` without bound.
     let mut capped = r.take(MAX_LINE as u64);
     match tokio::time::timeout(IO_TIMEOUT, capped.read_line(&mut line)).await {
-        Err(_) => Err(Failure::Other("no answer from the peer".into())),
+        Err(_) => Err(Failure::TimedOut {
+            stage: Stage::Answer,
+            target: String::new(),
+        }),
         Ok(Err(e)) => Err(Failure::io(&e)),
-        Ok(Ok(0)) => Err(Failure::Other("peer closed the connection".into())),
+        Ok(Ok(0)) => Err(Failure::Closed),
         Ok(Ok(_)) if !line.ends_with('\n') && line.len() >= MAX_LINE => Err(Failure::Other(
             format!("the peer's answer line is longer than {MAX_LINE} bytes"),
         )),
@@ -223,11 +420,11 @@ pub async fn check_zone(gen: &Generation, z: &ZoneSpec) -> ZoneState {
     let mut st = ZoneState {
         name: z.name.clone(),
         peer: format!("{}:{}", z.address, z.port),
-        presented_serial: gen.client_serial.clone(),
         last_check: crate::store::now_rfc3339(),
         ..Default::default()
     };
-    match connect(gen, z, z.port).await {
+    let sent = Arc::new(AtomicBool::new(false));
+    match connect(gen, z, z.port, &sent).await {
         Err(e) => {
             st.status = "Failed".into();
             st.reason = explain(&e, gen);
@@ -262,10 +459,10 @@ pub async fn check_zone(gen: &Generation, z: &ZoneSpec) -> ZoneState {
             let _ = r.get_mut().shutdown().await;
         }
     }
-    match connect(gen, z, z.tunnel_port).await {
+    match connect(gen, z, z.tunnel_port, &sent).await {
         Err(e) => {
             st.tunnel_status = "Failed".into();
-            st.tunnel_reason = format!("Permission denied: {}", explain(&e, gen));
+            st.tunnel_reason = tunnel_reason(&e, gen);
         }
         Ok((tls, _)) => {
             let mut r = BufReader::new(tls);
@@ -280,13 +477,27 @@ pub async fn check_zone(gen: &Generation, z: &ZoneSpec) -> ZoneState {
                 }
                 Err(e) => {
                     st.tunnel_status = "Failed".into();
-                    st.tunnel_reason = format!("Permission denied: {}", explain(&e, gen));
+                    st.tunnel_reason = tunnel_reason(&e, gen);
                 }
             }
             let _ = r.get_mut().shutdown().await;
         }
     }
+    // Only a certificate that went out in a handshake is "presented" (not one that would have).
+    if sent.load(Ordering::Relaxed) {
+        st.presented_serial = gen.client_serial.clone();
+    }
     st
+}
+
+/// A tunnel failure: "Permission denied" (the seed's wording) only when the peer refused this
+/// node's client certificate for its extended key usage; any other failure says what it is.
+fn tunnel_reason(e: &Failure, gen: &Generation) -> String {
+    if e.is_eku_refusal() {
+        format!("Permission denied: {}", explain(e, gen))
+    } else {
+        explain(e, gen)
+    }
 }
 
 #[cfg(test)]
@@ -336,5 +547,59 @@ mod tests {
             .unwrap()
             .contains("extended key usage"));
         assert_eq!(alert_meaning(AlertDescription::CloseNotify), None);
+        assert!(alert_meaning(AlertDescription::DecryptError)
+            .unwrap()
+            .contains("signature does not verify"));
+    }
+
+    /// Connect failures are typed from `io::ErrorKind` and the stage, and only the peer's EKU
+    /// refusal is the seed's "Permission denied".
+    #[test]
+    fn connect_failures_are_typed_not_permission_denied() {
+        use std::io::ErrorKind as K;
+        let refused = Failure::Connect {
+            target: "127.0.0.1:9".into(),
+            kind: K::ConnectionRefused,
+        };
+        assert_eq!(
+            refused.to_string(),
+            "connection refused by 127.0.0.1:9 (nothing listens on that port)"
+        );
+        let local = Failure::Connect {
+            target: "127.0.0.1:9".into(),
+            kind: K::PermissionDenied,
+        };
+        assert!(!local.to_string().contains("ermission denied"), "{local}");
+        let eof = std::io::Error::from(K::UnexpectedEof);
+        assert!(matches!(Failure::io(&eof), Failure::Closed));
+        let reset = std::io::Error::from(K::ConnectionReset);
+        assert!(matches!(Failure::io(&reset), Failure::Reset));
+        for f in [refused, local, Failure::Closed] {
+            assert!(!f.is_eku_refusal(), "{f}");
+        }
+        assert!(Failure::Tls(rustls::Error::AlertReceived(
+            AlertDescription::UnsupportedCertificate
+        ))
+        .is_eku_refusal());
+        assert!(
+            !Failure::Tls(rustls::Error::AlertReceived(AlertDescription::UnknownCA))
+                .is_eku_refusal()
+        );
+    }
+
+    /// A name under `.invalid` is refused without a lookup (RFC 6761): no query leaves the host.
+    #[tokio::test]
+    async fn invalid_names_are_not_looked_up() {
+        for host in ["nonexistent.invalid", "a.b.INVALID", "x.invalid."] {
+            match resolve(host, 5061).await {
+                Err(Failure::Resolve {
+                    why: Unresolved::Reserved,
+                    ..
+                }) => {}
+                other => panic!("{host}: {other:?}"),
+            }
+        }
+        let ip = resolve("127.0.0.1", 5061).await.expect("an IP literal");
+        assert_eq!(ip, vec!["127.0.0.1:5061".parse().unwrap()]);
     }
 }

@@ -180,6 +180,15 @@ impl Report {
 
     /// Queues one event line; returns the pending size.
     fn event_line(&self, module: &str, level: &str, detail: &str) -> usize {
+        // Detail lines only when `Logging Level` asks for them (the diagnostic log's filter).
+        let detail_wanted = match level {
+            "DEBUG" => tracing::enabled!(tracing::Level::DEBUG),
+            "TRACE" => tracing::enabled!(tracing::Level::TRACE),
+            _ => true,
+        };
+        if !detail_wanted {
+            return 0;
+        }
         let line = format!(
             "{}\t{module}: Detail={} Level=\"{level}\"",
             now_rfc3339(),
@@ -188,6 +197,8 @@ impl Report {
         match level {
             "ERROR" => tracing::error!("{module}: {detail}"),
             "WARN" => tracing::warn!("{module}: {detail}"),
+            "DEBUG" => tracing::debug!("{module}: {detail}"),
+            "TRACE" => tracing::trace!("{module}: {detail}"),
             _ => tracing::info!("{module}: {detail}"),
         }
         let pending = match self.events_out.lock() {

@@ -12,10 +12,8 @@ fn main() -> ExitCode {
     if let Some(code) = xsh::cli::handle_doc_flags(Binary::Xagent, &args.docs) {
         return code;
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    // Info until the first generation applies `Logging Level`.
+    let log = xsh::agent::logging::install_stderr(tracing::level_filters::LevelFilter::INFO);
     let root = xsh::root::resolve(args.root.clone());
     if args.check {
         return check(&root);
@@ -28,6 +26,7 @@ fn main() -> ExitCode {
         &root,
         xsh::agent::Options {
             verbose: args.verbose,
+            log,
         },
     ) {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,7 +41,13 @@ fn main() -> ExitCode {
         }
     };
     if args.run_agent {
-        return match xsh::agent::run(&root, xsh::agent::Options { verbose: true }) {
+        return match xsh::agent::run(
+            &root,
+            xsh::agent::Options {
+                verbose: true,
+                log: None,
+            },
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xsh: agent: {e}");

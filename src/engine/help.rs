@@ -8,28 +8,102 @@ use crate::schema::{schema, starts_with_ci, Lookup, NodeId, Tree};
 pub fn lines(which: Which, addr: &Addr, all: bool, prefix: Option<&str>) -> Vec<String> {
     let s = schema();
     match which {
-        Which::Verbs => {
-            let mut v: Vec<String> = vec![
-                "xConfiguration [<path>] [<leaf>: <value>]   read or set configuration".into(),
-                "xStatus [<path>]                             read status".into(),
-                "xCommand <path> [<key>: <value>]...          run a command".into(),
-                "xPreferences OutputMode <Terminal/XML/JSON>  choose the output format".into(),
-                "xFeedback register|deregister <path> | deregisterall | list".into(),
-                "xHistory [<count>]                           recent configuration changes".into(),
-                "xGetXML <path>                               XML of a subtree, e.g. /Configuration/SIP".into(),
-                "echo <on/off>, bye, exit, help".into(),
-                "Append ? for usage or ?? for details at any point.".into(),
-            ];
-            if all {
-                v.push("Verbs may be shortened to a unique prefix (xconf, xstat, xcom); so may path words.".into());
-                v.push("Tag a request with | resultId=\"<tag>\"; bodies end with a line holding only '.'.".into());
-            }
-            v
-        }
+        Which::Verbs => match prefix {
+            Some(verb) => verb_lines(verb, all),
+            None => verbs(all),
+        },
         Which::Configuration => tree_lines(&s.config, "xConfiguration", addr, all, prefix, true),
         Which::Status => tree_lines(&s.status, "xStatus", addr, all, prefix, false),
         Which::Command => command_lines(&s.commands, addr, all, prefix),
     }
+}
+
+/// `help` or a bare `?`: every verb, one line each.
+fn verbs(all: bool) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "xConfiguration [<path>] [<leaf>: <value>]   read or set configuration".into(),
+        "xStatus [<path>]                             read status".into(),
+        "xCommand <path> [<key>: <value>]...          run a command".into(),
+        "xPreferences OutputMode <Terminal/XML/JSON>  choose the output format".into(),
+        "xFeedback register|deregister <path> | deregisterall | list".into(),
+        "xHistory [<count>]                           recent configuration changes".into(),
+        "xGetXML <path>                               XML of a subtree, e.g. /Configuration/SIP"
+            .into(),
+        "echo <on/off>, bye, exit, help".into(),
+        "Append ? for usage or ?? for details at any point.".into(),
+    ];
+    if all {
+        v.push(
+            "Verbs may be shortened to a unique prefix (xconf, xstat, xcom); so may path words."
+                .into(),
+        );
+        v.push(
+            "Tag a request with | resultId=\"<tag>\"; bodies end with a line holding only '.'."
+                .into(),
+        );
+    }
+    v
+}
+
+/// `help <verb>` or `<verb> ?` for a verb without a tree of its own; `all` adds the details.
+fn verb_lines(verb: &str, all: bool) -> Vec<String> {
+    let (usage, details): (&[&str], &[&str]) = match verb {
+        "xPreferences" => (
+            &["xPreferences OutputMode <Terminal/XML/JSON>"],
+            &["    Terminal: the *c/*s/*r lines; XML: documents as xGetXML prints them; JSON: one document per reply."],
+        ),
+        "xFeedback" => (
+            &[
+                "xFeedback register <path>",
+                "xFeedback deregister <path>",
+                "xFeedback deregisterall",
+                "xFeedback list",
+            ],
+            &["    A path like /Configuration/SIP/TLS or /Status/Zones/Zone[1]; changes under a registered path are printed as they happen."],
+        ),
+        "xHistory" => (
+            &["xHistory [<count>]"],
+            &["    The last <count> configuration changes (default 20) from the audit log: time, generation, user, origin, path, old and new value, result."],
+        ),
+        "xGetXML" => (
+            &["xGetXML <path>"],
+            &["    The XML of a subtree, e.g. /Configuration/SIP or /Status/Zones; valid against xconf/*.xsd."],
+        ),
+        "echo" => (
+            &["echo <on/off>"],
+            &["    Whether the shell echoes the lines it reads."],
+        ),
+        "bye" | "exit" | "quit" => (
+            &["bye (or exit, quit)"],
+            &["    Ends the session."],
+        ),
+        _ => return verbs(all),
+    };
+    let mut v: Vec<String> = usage.iter().map(|l| (*l).to_string()).collect();
+    if all {
+        v.extend(details.iter().map(|l| (*l).to_string()));
+    }
+    v
+}
+
+/// A bare `<verb> ?` at the top of a tree: the top-level nodes, one a line, as the product lists
+/// them (a leaf with its value space); the path and `?` go one level deeper, `??` lists every leaf
+/// with its details.
+fn top_nodes(tree: &Tree, verb: &str) -> Vec<String> {
+    tree.children_of(None)
+        .iter()
+        .map(|&c| {
+            let n = &tree.nodes[c];
+            let mut line = format!("{verb} {}", n.name);
+            if let Some((lo, hi)) = n.instances {
+                line.push_str(&format!(" [{lo}..{hi}]"));
+            }
+            if let Some(leaf) = &n.leaf {
+                line.push_str(&format!(": {}", leaf.space));
+            }
+            line
+        })
+        .collect()
 }
 
 fn addr_prefix(tree: &Tree, verb: &str, addr: &Addr) -> String {
@@ -55,6 +129,9 @@ fn tree_lines(
     prefix: Option<&str>,
     config: bool,
 ) -> Vec<String> {
+    if !all && prefix.is_none() && addr.steps.is_empty() {
+        return top_nodes(tree, verb);
+    }
     let mut out = Vec::new();
     let base = addr_prefix(tree, verb, addr);
     let starts: Vec<NodeId> = match addr.node() {
@@ -115,6 +192,9 @@ fn tree_lines(
 }
 
 fn command_lines(tree: &Tree, addr: &Addr, all: bool, prefix: Option<&str>) -> Vec<String> {
+    if !all && prefix.is_none() && addr.steps.is_empty() {
+        return top_nodes(tree, "xCommand");
+    }
     let mut out = Vec::new();
     let parent = addr.node();
     let starts: Vec<NodeId> = match (parent, prefix) {

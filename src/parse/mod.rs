@@ -306,7 +306,69 @@ fn end_col(line: &str) -> usize {
     line.chars().count() + 1
 }
 
+/// The canonical name of a verb, as help names it.
+pub fn verb_name(verb: Verb) -> &'static str {
+    VERBS
+        .iter()
+        .chain(PLAIN_VERBS)
+        .find(|(_, v)| *v == verb)
+        .map_or("help", |(n, _)| *n)
+}
+
+/// `help <verb> [<path>]`: the same as `<verb> [<path>] ?` (or `??` when typed).
+fn help_for(s: &Schema, toks: &[Token], line: &str) -> Result<Action, ShellError> {
+    let verb = match toks.first().map(|t| (&t.tok, t.col)) {
+        Some((Tok::Word(w), col)) => find_verb(w, col)?,
+        Some((Tok::Help | Tok::HelpAll, _)) | None => {
+            let all = toks.first().is_some_and(|t| t.tok == Tok::HelpAll);
+            return Ok(Action::Help {
+                which: Which::Verbs,
+                addr: Addr::default(),
+                all,
+                prefix: None,
+            });
+        }
+        Some((_, col)) => {
+            return Err(ShellError::new(Code::Unexpected, col, "unexpected symbol")
+                .expected("a command to explain, e.g. help xConfiguration SIP"))
+        }
+    };
+    let mut rest = toks[1..].to_vec();
+    if !rest
+        .iter()
+        .any(|t| matches!(t.tok, Tok::Help | Tok::HelpAll))
+    {
+        rest.push(Token {
+            tok: Tok::Help,
+            col: end_col(line),
+            glued: false,
+        });
+    }
+    resolve(s, verb, &rest, line)
+}
+
+/// `?` or `??` after a verb without a tree: that verb's usage.
+fn verb_help(verb: Verb, toks: &[Token]) -> Option<Action> {
+    let t = toks
+        .iter()
+        .find(|t| matches!(t.tok, Tok::Help | Tok::HelpAll))?;
+    Some(Action::Help {
+        which: Which::Verbs,
+        addr: Addr::default(),
+        all: t.tok == Tok::HelpAll,
+        prefix: Some(verb_name(verb).to_string()),
+    })
+}
+
 fn resolve(s: &Schema, verb: Verb, toks: &[Token], line: &str) -> Result<Action, ShellError> {
+    if !matches!(
+        verb,
+        Verb::Configuration | Verb::Status | Verb::Command | Verb::Help | Verb::Preferences
+    ) {
+        if let Some(help) = verb_help(verb, toks) {
+            return Ok(help);
+        }
+    }
     match verb {
         Verb::Configuration => resolve_tree(&s.config, Area::Configuration, toks, line, true),
         Verb::Status => resolve_tree(&s.status, Area::Status, toks, line, false),
@@ -326,15 +388,7 @@ fn resolve(s: &Schema, verb: Verb, toks: &[Token], line: &str) -> Result<Action,
             .expected("<on/off>")),
         },
         Verb::Bye => no_args(toks, Action::Bye),
-        Verb::Help => no_args(
-            toks,
-            Action::Help {
-                which: Which::Verbs,
-                addr: Addr::default(),
-                all: false,
-                prefix: None,
-            },
-        ),
+        Verb::Help => help_for(s, toks, line),
         Verb::Preferences => {
             if toks
                 .iter()
