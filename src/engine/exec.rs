@@ -13,19 +13,39 @@ fn store_error(e: impl std::fmt::Display) -> ShellError {
     ShellError::new(Code::Store, 0, e.to_string())
 }
 
+/// The configuration a read sees: the batch's transaction, or what the store holds.
+enum Seen<'a> {
+    Tx(&'a Config),
+    Stored(std::sync::Arc<Config>),
+}
+
+impl std::ops::Deref for Seen<'_> {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        match self {
+            Seen::Tx(c) => c,
+            Seen::Stored(c) => c,
+        }
+    }
+}
+
+fn seen<'a>(
+    tx: Option<&'a mut Config>,
+    stored: impl FnOnce() -> Result<std::sync::Arc<Config>, ShellError>,
+) -> Result<Seen<'a>, ShellError> {
+    Ok(match tx {
+        Some(c) => Seen::Tx(c),
+        None => Seen::Stored(stored()?),
+    })
+}
+
 pub(super) fn config_get(
     engine: &Engine,
     addr: &Addr,
     tx: Option<&mut Config>,
 ) -> Result<Answer, ShellError> {
-    let loaded;
-    let cfg: &Config = match tx {
-        Some(c) => c,
-        None => {
-            loaded = engine.store.snapshot().map_err(store_error)?;
-            &loaded
-        }
-    };
+    let cfg = seen(tx, || engine.store.snapshot().map_err(store_error))?;
+    let cfg: &Config = &cfg;
     Ok(Answer::Document {
         kind: DocKind::Configuration,
         items: view::config_items(cfg, addr, true),
@@ -38,14 +58,8 @@ pub(super) fn status_get(
     addr: &Addr,
     tx: Option<&mut Config>,
 ) -> Result<Answer, ShellError> {
-    let loaded;
-    let cfg: &Config = match tx {
-        Some(c) => c,
-        None => {
-            loaded = engine.store.globals().unwrap_or_default();
-            &loaded
-        }
-    };
+    let cfg = seen(tx, || Ok(engine.store.globals().unwrap_or_default()))?;
+    let cfg: &Config = &cfg;
     let items = view::status_items(&engine.root, cfg, addr);
     if items.is_empty() && !addr.steps.is_empty() {
         let words = addr.words(&schema().status);
@@ -194,14 +208,8 @@ pub(super) fn get_xml(
     path: &str,
     tx: Option<&mut Config>,
 ) -> Result<Answer, ShellError> {
-    let loaded;
-    let cfg: &Config = match tx {
-        Some(c) => c,
-        None => {
-            loaded = engine.store.snapshot().unwrap_or_default();
-            &loaded
-        }
-    };
+    let cfg = seen(tx, || Ok(engine.store.snapshot().unwrap_or_default()))?;
+    let cfg: &Config = &cfg;
     view::get_xml(&engine.root, cfg, path).map(Answer::Xml)
 }
 
