@@ -28,7 +28,7 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
     let certs = root.join("certs");
     // Parallel first starts on one root must not interleave their key pairs: prepare under the
     // store lock (only when there is something to do, so an ordinary start stays cheap).
-    let _guard = if !certs.join("server.pem").exists() || !certs.join("client.pem").exists() {
+    let guard = if !certs.join("server.pem").exists() || !certs.join("client.pem").exists() {
         Some(store.lock().map_err(|e| e.to_string())?)
     } else {
         None
@@ -77,6 +77,16 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
             );
             notes.push(format!("upgraded to two certificate stores: {msg}"));
         }
+    }
+    // The store lock is not re-entrant: the zone migration takes it itself.
+    drop(guard);
+    if let Some(n) = store
+        .migrate_zone_paths(&Who::current())
+        .map_err(|e| format!("cannot migrate the zone paths: {e}"))?
+    {
+        notes.push(format!(
+            "moved {n} zone settings to Expressway's paths (Zones Zone N Neighbor|TraversalClient ...)"
+        ));
     }
     Ok(notes)
 }

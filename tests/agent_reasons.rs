@@ -33,7 +33,7 @@ fn zone_reasons_say_what_happened() {
     let closed = free_port();
     core.zone_to(1, "Neighbor", closed, closed, false);
     core.zone_to(2, "Neighbor", 5061, 2222, false);
-    core.ok(&["xConfiguration Zones Zone 2 Peer Address: \"nonexistent.invalid\""]);
+    core.ok(&["xConfiguration Zones Zone 2 Neighbor Peer 1 Address: \"nonexistent.invalid\""]);
     core.zone_to(3, "Neighbor", closer_port, closer_port, false);
     // Edge trusts only its own default certificate: it refuses core's CA1 client certificate
     // for its issuer.

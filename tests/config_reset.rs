@@ -31,10 +31,10 @@ fn stored(root: &std::path::Path) -> Vec<String> {
 }
 
 const ZONES: &str = "xConfiguration Zones Zone 3 Name: \"z3\"
-xConfiguration Zones Zone 3 Peer Address: \"10.0.0.3\"
-xConfiguration Zones Zone 3 Peer Port: 5071
+xConfiguration Zones Zone 3 Neighbor Peer 1 Address: \"10.0.0.3\"
+xConfiguration Zones Zone 3 Neighbor SIP Port: 5071
 xConfiguration Zones Zone 4 Name: \"z4\"
-xConfiguration Zones Zone 4 Peer Address: \"10.0.0.4\"
+xConfiguration Zones Zone 4 Neighbor Peer 1 Address: \"10.0.0.4\"
 xConfiguration SIP TLS Port: 5099";
 
 #[test]
@@ -53,7 +53,7 @@ fn reset_a_whole_instance_a_part_of_one_and_a_leaf() {
         [
             "xConfiguration SIP TLS Port: \"5099\"",
             "xConfiguration Zones Zone 4 Name: \"z4\"",
-            "xConfiguration Zones Zone 4 Peer Address: \"10.0.0.4\"",
+            "xConfiguration Zones Zone 4 Neighbor Peer 1 Address: \"10.0.0.4\"",
         ],
         "{out}"
     );
@@ -66,7 +66,7 @@ fn reset_a_whole_instance_a_part_of_one_and_a_leaf() {
     // A part of an instance, and a leaf, in one batch.
     let (ok, out) = xsh(
         &root,
-        "xCommand Configuration Reset Path: \"Zones Zone 4 Peer\"\n\
+        "xCommand Configuration Reset Path: \"Zones Zone 4 Neighbor\"\n\
          xCommand Configuration Reset Path: \"SIP TLS Port\"",
     );
     assert!(ok, "{out}");

@@ -180,7 +180,7 @@ const EVERY_VERB: &str = r#"xConfiguration SIP TLS
 xConfiguration SIP TLS Port
 xconf Zones Zone 3 Name: "Edge"
 xconf Zones Zone 3 Name
-xconf Zones Zone 3 Peer
+xconf Zones Zone 3 Neighbor SIP
 xConfiguration SIP TLS Port: 5070
 xconf SIP TLS Port
 xconf Nope
@@ -267,7 +267,7 @@ xconf Zones Zone
 xconf Zones Zone 2 Name: "b"
 xconf Zones Zone 1 Name: "a"
 xconf Zones Zone
-xconf Zones Zone 1000 TLS
+xconf Zones Zone 1000 Neighbor SIP TLS
 xconf XCP
 xconf Security
 "#;

@@ -164,11 +164,11 @@ fn configure_several(root: &Path) {
          xConfiguration Logging Level: Debug\n\
          xConfiguration Zones Zone 1 Name: \"first zone\"\n\
          xConfiguration Zones Zone 1 Type: TraversalClient\n\
-         xConfiguration Zones Zone 1 Peer Address: \"peer.example.com\"\n\
-         xConfiguration Zones Zone 1 Peer Port: 5071\n\
-         xConfiguration Zones Zone 7 TLS Verify Subject Name: \"sip.example.com\"\n\
+         xConfiguration Zones Zone 1 TraversalClient Peer 1 Address: \"peer.example.com\"\n\
+         xConfiguration Zones Zone 1 TraversalClient SIP Port: 5071\n\
+         xConfiguration Zones Zone 7 Neighbor SIP TLS Verify Subject Name: \"sip.example.com\"\n\
          xConfiguration Zones Zone 1000 Name: \"{esc_short}\"\n\
-         xConfiguration Zones Zone 1000 TLS Verify Mode: Off\n"
+         xConfiguration Zones Zone 1000 Neighbor SIP TLS Verify Mode: Off\n"
     );
     let o = run(root, &["--no-banner"], &push);
     assert!(o.status.success(), "{}", stdout(&o));
@@ -324,11 +324,11 @@ fn xml_dumps_validate_with_1000_zones() {
         push.push_str(&format!(
             "xConfiguration Zones Zone {z} Name: \"zone <{z}> & 'co' \\\"x\\\"\"\n\
              xConfiguration Zones Zone {z} Type: TraversalServer\n\
-             xConfiguration Zones Zone {z} Peer Address: \"10.0.{}.{}\"\n\
-             xConfiguration Zones Zone {z} Peer Port: {}\n\
-             xConfiguration Zones Zone {z} Peer TunnelPort: {}\n\
-             xConfiguration Zones Zone {z} TLS Verify Mode: Off\n\
-             xConfiguration Zones Zone {z} TLS Verify Subject Name: \"peer{z}.example.com\"\n",
+             xConfiguration Zones Zone {z} Neighbor Peer 1 Address: \"10.0.{}.{}\"\n\
+             xConfiguration Zones Zone {z} Neighbor SIP Port: {}\n\
+             xConfiguration Zones Zone {z} Neighbor Tunnel Port: {}\n\
+             xConfiguration Zones Zone {z} Neighbor SIP TLS Verify Mode: Off\n\
+             xConfiguration Zones Zone {z} Neighbor SIP TLS Verify Subject Name: \"peer{z}.example.com\"\n",
             z / 256,
             z % 256,
             6000 + z,
@@ -355,15 +355,15 @@ fn sets_of(p: usize) -> Vec<(String, String)> {
         let z = p * 125 + i + 1;
         v.push((format!("Zones Zone {z} Name"), format!("p{p} zone {z}")));
         v.push((
-            format!("Zones Zone {z} Peer Address"),
+            format!("Zones Zone {z} Neighbor Peer 1 Address"),
             format!("h{p}-{z}.example.com"),
         ));
         v.push((
-            format!("Zones Zone {z} Peer Port"),
+            format!("Zones Zone {z} Neighbor SIP Port"),
             format!("{}", 10000 + z),
         ));
         v.push((
-            format!("Zones Zone {z} TLS Verify Subject Name"),
+            format!("Zones Zone {z} Neighbor SIP TLS Verify Subject Name"),
             format!("s{z}"),
         ));
     }

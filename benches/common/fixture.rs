@@ -57,11 +57,13 @@ pub fn zone_lines(peer_port: u16) -> String {
         let p = format!("xConfiguration Zones Zone {z}");
         s.push_str(&format!("{p} Name: \"bench zone {z}\"\n"));
         s.push_str(&format!("{p} Type: Neighbor\n"));
-        s.push_str(&format!("{p} Peer Address: \"127.0.0.1\"\n"));
-        s.push_str(&format!("{p} Peer Port: {peer_port}\n"));
-        s.push_str(&format!("{p} Peer TunnelPort: {peer_port}\n"));
-        s.push_str(&format!("{p} TLS Verify Mode: On\n"));
-        s.push_str(&format!("{p} TLS Verify Subject Name: \"peer{z}.bench\"\n"));
+        s.push_str(&format!("{p} Neighbor Peer 1 Address: \"127.0.0.1\"\n"));
+        s.push_str(&format!("{p} Neighbor SIP Port: {peer_port}\n"));
+        s.push_str(&format!("{p} Neighbor Tunnel Port: {peer_port}\n"));
+        s.push_str(&format!("{p} Neighbor SIP TLS Verify Mode: On\n"));
+        s.push_str(&format!(
+            "{p} Neighbor SIP TLS Verify Subject Name: \"peer{z}.bench\"\n"
+        ));
     }
     s
 }

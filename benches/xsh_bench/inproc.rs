@@ -29,9 +29,10 @@ fn parse_mix() -> Vec<String> {
         "xconfiguration sip tls certificate revocation checking mode: on".into(),
         "xConfiguration SystemUnit Name: \"edge \\\"one\\\" \\\\ b\"".into(),
         "xConfiguration Zones Zone 17 Name: \"Traversal to London\" | resultId=\"r17\"".into(),
-        "xConfiguration Zones Zone 999 Peer Address: \"10.1.2.3\"".into(),
+        "xConfiguration Zones Zone 999 Neighbor Peer 1 Address: \"10.1.2.3\"".into(),
         "xConfiguration Zones Zone 3 Type: TraversalClient".into(),
-        "xConfiguration Zones Zone 3 TLS Verify Subject Name: \"sip.example.com\"".into(),
+        "xConfiguration Zones Zone 3 Neighbor SIP TLS Verify Subject Name: \"sip.example.com\""
+            .into(),
         "xConfiguration SIP TLS".into(),
         "xConfiguration Zones Zone 3".into(),
         "xStatus SystemUnit".into(),
@@ -48,7 +49,7 @@ fn parse_mix() -> Vec<String> {
     // Pushes are mostly sets: weight them.
     for z in 1..=30 {
         v.push(format!(
-            "xConfiguration Zones Zone {z} Peer Port: {}",
+            "xConfiguration Zones Zone {z} Neighbor SIP Port: {}",
             5000 + z
         ));
     }

@@ -26,12 +26,12 @@ pub fn p2_lines(n: usize) -> String {
         };
         let line = match round % 7 {
             0 => format!("{p} Name: \"zone {z} r{round}\""),
-            1 => format!("{p} Peer Address: \"peer{z}-r{round}.example.com\""),
-            2 => format!("{p} Peer Port: {}", 10000 + z + round),
-            3 => format!("{p} Peer TunnelPort: {}", 20000 + z + round),
+            1 => format!("{p} Neighbor Peer 1 Address: \"peer{z}-r{round}.example.com\""),
+            2 => format!("{p} Neighbor SIP Port: {}", 10000 + z + round),
+            3 => format!("{p} Neighbor Tunnel Port: {}", 20000 + z + round),
             4 => format!("{p} Type: {ty}"),
-            5 => format!("{p} TLS Verify Mode: {on}"),
-            _ => format!("{p} TLS Verify Subject Name: \"s{z}-r{round}\""),
+            5 => format!("{p} Neighbor SIP TLS Verify Mode: {on}"),
+            _ => format!("{p} Neighbor SIP TLS Verify Subject Name: \"s{z}-r{round}\""),
         };
         s.push_str(&line);
         s.push('\n');

@@ -167,19 +167,43 @@ fn zone_specs(cfg: &Config) -> Vec<ZoneSpec> {
     cfg.zones()
         .zone_instances()
         .filter_map(|z| {
-            let address = z.peer().address();
-            if address.is_empty() || z.r#type() == ZoneType::TraversalServer {
+            // Peers 2..6 are stored and shown, but only Peer 1 is checked (one check per zone).
+            let (address, port, tunnel_port, verify_on, subject) = match z.r#type() {
+                ZoneType::TraversalServer => return None,
+                ZoneType::Neighbor => {
+                    let t = z.neighbor();
+                    let v = t.sip().tls().verify();
+                    (
+                        t.peer(1).address(),
+                        t.sip().port(),
+                        t.tunnel().port(),
+                        v.mode(),
+                        v.subject().name(),
+                    )
+                }
+                ZoneType::TraversalClient => {
+                    let t = z.traversal_client();
+                    let v = t.sip().tls().verify();
+                    (
+                        t.peer(1).address(),
+                        t.sip().port(),
+                        t.tunnel().port(),
+                        v.mode(),
+                        v.subject().name(),
+                    )
+                }
+            };
+            if address.is_empty() {
                 return None;
             }
-            let verify = z.tls().verify();
             Some(ZoneSpec {
                 id: z.id(),
                 name: z.name().to_string(),
                 address: address.to_string(),
-                port: z.peer().port(),
-                tunnel_port: z.peer().tunnel_port(),
-                verify: verify.mode() == OnOff::On,
-                subject_name: verify.subject().name().to_string(),
+                port,
+                tunnel_port,
+                verify: verify_on == OnOff::On,
+                subject_name: subject.to_string(),
             })
         })
         .collect()
@@ -449,11 +473,11 @@ mod tests {
                 for z in 1..=1000 {
                     set(format!("xConfiguration Zones Zone {z} Name: \"zone {z}\""));
                     set(format!(
-                        "xConfiguration Zones Zone {z} Peer Address: \"p{z}.example\""
+                        "xConfiguration Zones Zone {z} Neighbor Peer 1 Address: \"p{z}.example\""
                     ));
                     if z % 2 == 0 {
                         set(format!(
-                            "xConfiguration Zones Zone {z} Peer Port: {}",
+                            "xConfiguration Zones Zone {z} Neighbor SIP Port: {}",
                             6000 + z
                         ));
                     }
@@ -464,7 +488,7 @@ mod tests {
                     }
                     if z % 3 == 0 {
                         set(format!(
-                            "xConfiguration Zones Zone {z} TLS Verify Mode: Off"
+                            "xConfiguration Zones Zone {z} Neighbor SIP TLS Verify Mode: Off"
                         ));
                     }
                 }

@@ -469,7 +469,7 @@ mod tests {
             "xConfiguration Shell IdleTimeout: 0086400",
             "xConfiguration Zones Zone 1000 Name: \"caf\u{e9} \u{20ac}\"",
             "xConfiguration Zones Zone 7 Type: traversalclient",
-            "xConfiguration Zones Zone 7 Peer Address: \"::1\"",
+            "xConfiguration Zones Zone 7 Neighbor Peer 1 Address: \"::1\"",
         ] {
             set(&mut c, line);
         }

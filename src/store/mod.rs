@@ -20,6 +20,7 @@ pub mod audit;
 pub mod backend;
 pub mod config;
 pub mod typed;
+pub mod zone_paths;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -431,6 +432,30 @@ impl Store {
                 *g = Some((bytes, Arc::new(cfg)));
             }
         }
+    }
+
+    /// Rewrites zone leaves written with this project's first paths to Expressway's (see
+    /// [`zone_paths`]) once, under the lock, with one audit record. `None` when there was nothing
+    /// to do, so an ordinary start reads the file and stops.
+    pub fn migrate_zone_paths(&self, who: &Who) -> Result<Option<usize>, StoreError> {
+        let probe = self.read_bytes()?;
+        if zone_paths::rewrite(&String::from_utf8_lossy(&probe)).is_none() {
+            return Ok(None);
+        }
+        let _guard = self.lock()?;
+        let bytes = self.read_bytes()?;
+        let Some((text, n)) = zone_paths::rewrite(&String::from_utf8_lossy(&bytes)) else {
+            return Ok(None);
+        };
+        self.write_atomic(&text)?;
+        self.audit_note(
+            who,
+            "Zones Zone Migration",
+            "Zones Zone N Peer Address/Port/TunnelPort, TLS Verify Mode/Subject Name",
+            &format!("{n} lines moved to Zones Zone N Neighbor|TraversalClient Peer 1 Address, SIP Port, SIP TLS Verify Mode/Subject Name, Tunnel Port"),
+            "applied",
+        )?;
+        Ok(Some(n))
     }
 
     /// Records an attempt that was refused (for example a read-only user's set).

@@ -109,7 +109,7 @@ fn cached_configuration_equals_a_fresh_parse() {
     for line in [
         "xConfiguration SystemUnit Name: \"a \\\"q\\\" b\\\\c  d\"",
         "xConfiguration Zones Zone 3 Name: \"caf\u{e9} \u{20ac}\"",
-        "xConfiguration Zones Zone 1000 Peer Port: 6000",
+        "xConfiguration Zones Zone 1000 Neighbor SIP Port: 6000",
     ] {
         s.transact(&who, |c| set(c, line)).unwrap();
         let (bytes, cached) = s.read_locked().unwrap();

@@ -92,7 +92,7 @@ mod tests {
         for line in [
             "xConfiguration SIP TLS Port: 5070",
             "xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode: Off",
-            "xConfiguration Zones Zone 7 Peer Address: \"a.example\"",
+            "xConfiguration Zones Zone 7 Neighbor Peer 1 Address: \"a.example\"",
             "xConfiguration Zones Zone 3 Type: TraversalServer",
             "xConfiguration Shell IdleTimeout: 86400",
         ] {
@@ -116,8 +116,8 @@ mod tests {
         assert_eq!(c.shell().idle_timeout(), 86400u32);
         let ids: Vec<u32> = c.zones().zone_instances().map(|z| z.id()).collect();
         assert_eq!(ids, [3, 7]);
-        assert_eq!(c.zones().zone(7).peer().address(), "a.example");
-        assert_eq!(c.zones().zone(7).peer().port(), 5061);
+        assert_eq!(c.zones().zone(7).neighbor().peer(1).address(), "a.example");
+        assert_eq!(c.zones().zone(7).neighbor().sip().port(), 5061);
         assert_eq!(
             c.zones().zone(3).r#type(),
             NeighborTraversalClientTraversalServer::TraversalServer

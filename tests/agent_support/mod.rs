@@ -567,10 +567,13 @@ impl Node {
         self.ok(&[
             &format!("{p} Name: \"{}-zone{id}\"", self.name),
             &format!("{p} Type: {ty}"),
-            &format!("{p} Peer Port: {sip_port}"),
-            &format!("{p} Peer TunnelPort: {tunnel_port}"),
-            &format!("{p} TLS Verify Mode: {}", if verify { "On" } else { "Off" }),
-            &format!("{p} Peer Address: 127.0.0.1"),
+            &format!("{p} {ty} SIP Port: {sip_port}"),
+            &format!("{p} {ty} Tunnel Port: {tunnel_port}"),
+            &format!(
+                "{p} {ty} SIP TLS Verify Mode: {}",
+                if verify { "On" } else { "Off" }
+            ),
+            &format!("{p} {ty} Peer 1 Address: 127.0.0.1"),
         ]);
     }
 
