@@ -79,7 +79,7 @@ pub fn current_config(call: &Call) -> Result<Config, ShellError> {
 }
 
 /// `xCommand Configuration Reset Path: ...`: the leaf, or every leaf of the instance (or of a
-/// part of one: `Zones Zone 3`, `Zones Zone 3 Peer`), goes back to its default.
+/// part of one: `Zones Zone 3`, `Zones Zone 3 Neighbor`), goes back to its default.
 fn configuration_reset(call: Call) -> Result<CommandResult, ShellError> {
     let path = call.path;
     require_write(&call, path)?;
