@@ -4,11 +4,13 @@
 //! serverAuth-only intermediate issues serverAuth-only leaves). OpenSSL is
 //! used as an independent reader where it helps.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 use xsh::certs::pki::{IssuedLeaf, LeafEku, LeafSpec, TestCa, Validity};
@@ -64,22 +66,7 @@ impl Node {
     }
 
     fn run(&self, input: &str) -> Out {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xsh"))
-            .arg("--root")
-            .arg(self.root())
-            .arg("--no-banner")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = common::xsh_piped(&self.root(), input);
         Out {
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),

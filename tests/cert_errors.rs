@@ -2,10 +2,11 @@
 //! `Reason` (the product's wording for the client usage refusal), and a `Hint` where there is a
 //! way out — the same in terminal and JSON mode. The terminal replies are snapshotted.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use xsh::certs::pki::{IssuedLeaf, LeafEku, LeafSpec, TestCa, Validity};
@@ -37,22 +38,7 @@ impl Node {
     }
 
     fn run(&self, input: &str) -> String {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xsh"))
-            .arg("--root")
-            .arg(self.root())
-            .arg("--no-banner")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = common::xsh_piped(&self.root(), input);
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 

@@ -52,3 +52,23 @@ pub fn require_root(why: &str) -> bool {
     }
     root
 }
+
+/// Runs `xsh --root ROOT --no-banner` with `input` on its standard input, as a script would.
+pub fn xsh_piped(root: &std::path::Path, input: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xsh"))
+        .arg("--root")
+        .arg(root)
+        .arg("--no-banner")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xsh starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .expect("xsh reads its input");
+    child.wait_with_output().expect("xsh ends")
+}
