@@ -1,11 +1,14 @@
-//! Preparing a ROOT: folders, the default self-signed server certificate, and the upgrade from the
-//! single-store layout (recorded in the audit log). Cheap when there is nothing to do, because
+//! Preparing a ROOT: folders, the clean-up of temp files and of a certificate change a killed
+//! process left (completed or rolled back), the default self-signed certificate of a first start,
+//! and the upgrade from the single-store layout (recorded in the audit log). Cheap when there is nothing to do, because
 //! every shell start runs it.
 
 use std::path::{Path, PathBuf};
 
-use crate::certs::store::{ensure_default, migrate_single_store, MigrationOutcome};
-use crate::store::{Store, Who};
+use crate::certs::journal::{self, Recovered};
+use crate::certs::ops;
+use crate::certs::store::{create_default_stores, migrate_single_store, MigrationOutcome};
+use crate::store::{atomic, Store, Who};
 
 /// The root from `--root`, else `XSH_ROOT`, else the packaged default.
 pub fn resolve(flag: Option<PathBuf>) -> PathBuf {
@@ -17,69 +20,76 @@ pub fn resolve(flag: Option<PathBuf>) -> PathBuf {
     .unwrap_or_else(|| PathBuf::from("/var/lib/xsh"))
 }
 
-/// Creates what a root needs. Returns notes worth showing (migration, default certificate).
+/// Creates what a root needs. Returns notes worth showing (migration, default certificate,
+/// a certificate change cut off by a kill and completed or rolled back now).
 pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
     let store = Store::open(root).map_err(|e| e.to_string())?;
     for dir in ["status", "certs"] {
         let p = root.join(dir);
         std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
     }
-    let mut notes = Vec::new();
     let certs = root.join("certs");
+    // Writers killed between their create and their rename left temp files (some hold keys).
+    for dir in [
+        root.join("config"),
+        root.join("status"),
+        certs.clone(),
+        certs.join(crate::certs::store::GENERATED_CSR_DIR),
+    ] {
+        atomic::clean_temps(&dir);
+    }
+    let mut notes = Vec::new();
     // Parallel first starts on one root must not interleave their key pairs: prepare under the
-    // store lock (only when there is something to do, so an ordinary start stays cheap).
-    let guard = if !certs.join("server.pem").exists() || !certs.join("client.pem").exists() {
-        Some(store.lock().map_err(|e| e.to_string())?)
-    } else {
-        None
-    };
-    let fresh = !certs.join("server.pem").exists();
-    let mut created_default = false;
-    if fresh {
+    // store lock (only when there is something to do, so an ordinary start stays cheap), and
+    // the certificate folder lock (the one every certificate writer holds).
+    let to_do = !certs.join("server.pem").exists()
+        || !certs.join("client.pem").exists()
+        || journal::pending(&certs);
+    if !to_do {
+        return finish(&store, notes);
+    }
+    let guard = store.lock().map_err(|e| e.to_string())?;
+    let cert_lock = ops::lock(root).map_err(|e| e.to_string())?;
+    match journal::recover(root)
+        .map_err(|e| format!("cannot finish the interrupted certificate change: {e}"))?
+    {
+        Some(Recovered::Completed(what)) => notes.push(format!(
+            "completed the certificate change a stopped process left half done ({what})"
+        )),
+        Some(Recovered::RolledBack(what)) => notes.push(format!(
+            "rolled back the certificate change a stopped process left unfinished ({what})"
+        )),
+        None => {}
+    }
+    if !certs.join("server.pem").exists() {
         let cfg = store.globals().unwrap_or_default();
         let host = crate::status::host_name(&cfg);
-        if ensure_default(root, &host)
+        // Both stores and the trusted list (a new node trusts its own default certificate, so
+        // its two stores work against each other out of the box), as one change.
+        if create_default_stores(root, &host)
             .map_err(|e| format!("cannot create the default certificate: {e}"))?
         {
-            created_default = true;
             notes.push(format!(
                 "created the default self-signed certificate for {host} (server and client store)"
             ));
-            // A new node trusts its own default certificate, so its two stores work against
-            // each other out of the box; uploads replace or extend this list.
-            let ca = certs.join("ca.pem");
-            if !ca.exists() {
-                if let Ok(pem) = std::fs::read(certs.join("server.pem")) {
-                    crate::store::write_file_atomic(&ca, &pem, 0o644)
-                        .map_err(|e| format!("cannot write {}: {e}", ca.display()))?;
-                }
-            }
         }
     }
     if !certs.join("client.pem").exists() {
-        let rep = migrate_single_store(root)
+        let who = Who::current();
+        let rep = migrate_single_store(root, Some((&store, &who)))
             .map_err(|e| format!("cannot upgrade the certificate stores: {e}"))?;
-        // On a fresh root the copy just completes the default (both stores); only a real
-        // single-store root is an upgrade worth announcing and auditing.
-        if rep.outcome == MigrationOutcome::Migrated && !created_default {
-            let copied: Vec<String> = rep
-                .copied
-                .iter()
-                .map(|(a, b)| format!("{a} -> {b}"))
-                .collect();
-            let msg = copied.join(", ");
-            let _ = store.audit_note(
-                &Who::current(),
-                "Security Certificates Migration",
-                "single store",
-                &msg,
-                "applied",
-            );
-            notes.push(format!("upgraded to two certificate stores: {msg}"));
+        if rep.outcome == MigrationOutcome::Migrated {
+            notes.push(format!("upgraded to two certificate stores: {}", rep.text()));
         }
     }
+    drop(cert_lock);
     // The store lock is not re-entrant: the zone migration takes it itself.
     drop(guard);
+    finish(&store, notes)
+}
+
+/// The zone-path migration, which takes the store lock itself.
+fn finish(store: &Store, mut notes: Vec<String>) -> Result<Vec<String>, String> {
     if let Some(n) = store
         .migrate_zone_paths(&Who::current())
         .map_err(|e| format!("cannot migrate the zone paths: {e}"))?

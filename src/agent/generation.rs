@@ -337,10 +337,10 @@ pub fn build(
     let cfg = load_config(root, prev)?;
     let certs = cstore::certs_dir(root);
     let anchors = Arc::new(load_anchors(&certs, prev)?);
-    let (server_chain, server_key) = cstore::load_pair(&certs, SERVER_CERT, SERVER_KEY)
-        .map_err(|e| err(certs.join(SERVER_CERT), e))?;
-    let (client_chain, client_key) = cstore::load_pair(&certs, CLIENT_CERT, CLIENT_KEY)
-        .map_err(|e| err(certs.join(CLIENT_CERT), e))?;
+    let (server_chain, server_key) =
+        cstore::load_pair(&certs, SERVER_CERT, SERVER_KEY).map_err(|e| err(e.file, e.error))?;
+    let (client_chain, client_key) =
+        cstore::load_pair(&certs, CLIENT_CERT, CLIENT_KEY).map_err(|e| err(e.file, e.error))?;
     let mode = eku_mode(&cfg);
     let revocation = revocation(root, &cfg)?;
     let tls = cfg.sip().tls();

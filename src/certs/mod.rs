@@ -20,7 +20,7 @@ pub mod policy;
 pub mod verify;
 pub mod x509;
 
-pub use files::{calist, crl, csr, ops, readiness, store, upload};
+pub use files::{calist, crl, csr, journal, ops, readiness, store, upload};
 pub use verify::{eku, verifier};
 pub use x509::{anchors, error, info, pemenc};
 

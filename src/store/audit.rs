@@ -24,13 +24,38 @@ pub struct AuditRecord {
     /// `applied`, or `refused: <why>` for an attempt a role did not allow.
     #[serde(default = "applied")]
     pub result: String,
+    /// The id of the certificate change this record belongs to (several files changed as one,
+    /// see `certs::files::journal`); empty (and not written) for every other record.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub change: String,
 }
 
 /// The `result` of a marker saying a generation's records never reached `xconf.txt`.
 pub const ROLLED_BACK: &str = "rolled back: the writer stopped before its rename";
 
+/// The `result` of a marker saying the certificate change with the marker's `change` id never
+/// landed: its records were written first, then the writer stopped (or failed) before the files
+/// were replaced, and the next start rolled it back.
+pub const CHANGE_ROLLED_BACK: &str = "rolled back: the certificate change did not land";
+
 fn applied() -> String {
     "applied".into()
+}
+
+/// Appends records and syncs them: for writers outside this room (certificate changes) that
+/// must have their records durable before they touch anything.
+pub fn append_records(path: &Path, recs: &[AuditRecord]) -> Result<u64, StoreError> {
+    append(path, recs)
+}
+
+/// The records from byte `start` of the log on (a certificate change's own records, written
+/// after that point), empty when the log is missing.
+pub fn records_from(path: &Path, start: u64) -> Vec<AuditRecord> {
+    File::open(path)
+        .ok()
+        .and_then(|mut f| read_from(&mut f, start))
+        .map(|b| parse_lines(&b))
+        .unwrap_or_default()
 }
 
 /// Appends records and syncs them; returns the offset just past them.
@@ -71,9 +96,7 @@ fn read_from(f: &mut File, start: u64) -> Option<Vec<u8>> {
 /// Records the generation a writer claimed and the end of its records. Not synced: after a power
 /// loss it may be stale or torn, which [`claimed_from_tail`] detects (it then reads further back).
 pub(super) fn write_tail(tail: &Path, generation: u64, end: u64) -> io::Result<()> {
-    let tmp = super::side_tmp(tail);
-    fs::write(&tmp, format!("{generation} {end}\n"))?;
-    fs::rename(&tmp, tail)
+    super::write_side(tail, &format!("{generation} {end}\n"))
 }
 
 /// The highest generation claimed by an `applied` record, from the side file and the records
@@ -150,9 +173,15 @@ pub(super) fn history(
         .filter(|r| r.result == ROLLED_BACK)
         .map(|r| r.generation)
         .collect();
+    let dropped_changes: std::collections::HashSet<String> = all
+        .iter()
+        .filter(|r| r.result == CHANGE_ROLLED_BACK)
+        .map(|r| r.change.clone())
+        .collect();
     let mut recs: Vec<AuditRecord> = all
         .into_iter()
-        .filter(|r| r.result != ROLLED_BACK)
+        .filter(|r| r.result != ROLLED_BACK && r.result != CHANGE_ROLLED_BACK)
+        .filter(|r| r.change.is_empty() || !dropped_changes.contains(&r.change))
         .filter(|r| {
             r.result != "applied"
                 || (r.generation <= current && !rolled_back.contains(&r.generation))

@@ -16,6 +16,7 @@
 //! configuration lives is the [`Backend`] trait; [`Store`] is its implementation on these files.
 //! This room knows no certificates, no terminal and no renderer.
 
+pub mod atomic;
 pub mod audit;
 pub mod backend;
 pub mod config;
@@ -23,11 +24,11 @@ pub mod typed;
 pub mod zone_paths;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use audit::{AuditRecord, ROLLED_BACK};
+pub use audit::{AuditRecord, CHANGE_ROLLED_BACK, ROLLED_BACK};
 pub use backend::{transact_with, Backend};
 pub use config::{Change, Config, LoadProblem};
 
@@ -137,10 +138,9 @@ pub fn now_rfc3339() -> String {
 /// configuration itself, so a watcher of `ROOT/config/` may ignore them.
 pub const SIDE_FILES: [&str; 2] = [".audit.tail", ".xconf.clean"];
 
-/// The temp file a side file is written through (named after it, so watchers see whose it is).
-fn side_tmp(p: &Path) -> PathBuf {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("side");
-    p.with_file_name(format!("{name}.tmp.{}", std::process::id()))
+/// Writes a side file (a hint: not synced) through [`atomic::replace`].
+fn write_side(p: &Path, text: &str) -> io::Result<()> {
+    atomic::replace(p, text.as_bytes(), 0o644, atomic::Durability::Unsynced)
 }
 
 /// Whether `p` is a side file of the store or the temp file of one.
@@ -297,10 +297,7 @@ impl Store {
             let _ = fs::remove_file(&p);
             return;
         }
-        let tmp = side_tmp(&p);
-        if fs::write(&tmp, clean_stamp(bytes)).is_ok() {
-            let _ = fs::rename(&tmp, &p);
-        }
+        let _ = write_side(&p, &clean_stamp(bytes));
     }
 
     /// Reads the current configuration without locking (a copy of [`Store::snapshot`]).
@@ -406,6 +403,7 @@ impl Store {
             old: String::new(),
             new: String::new(),
             result: ROLLED_BACK.into(),
+            change: String::new(),
         };
         audit::append(&self.audit_path(), &[rec]).map(drop)
     }
@@ -489,6 +487,7 @@ impl Store {
             old: old.to_string(),
             new: new.to_string(),
             result: result.to_string(),
+            change: String::new(),
         };
         audit::append(&self.audit_path(), &[rec]).map(drop)
     }
@@ -537,33 +536,15 @@ fn audit_records(who: &Who, changes: &[Change]) -> Vec<AuditRecord> {
             old: c.old.clone(),
             new: c.new.clone(),
             result: "applied".into(),
+            change: String::new(),
         })
         .collect()
 }
 
-/// Writes a file atomically: temp file in the same folder (created with `mode`), fsync, rename,
-/// fsync of the folder.
+/// Writes a file atomically through [`atomic::replace`]: an exclusive, unpredictably named temp
+/// file in the same folder (created with `mode`), fsync, rename, fsync of the folder.
 pub fn write_file_atomic(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(mode)
-        .open(&tmp)?;
-    let res = (|| {
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, dest)?;
-        File::open(dir)?.sync_all()
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
+    atomic::replace(dest, bytes, mode, atomic::Durability::Synced)
 }
 
 /// The changes from `before` to `after`: changed and added keys in key order, then removed

@@ -187,16 +187,33 @@ pub fn replace(
     new: CertificateDer<'static>,
     now: UnixTime,
 ) -> Result<bool, OpError> {
+    match replaced(root, old_fp, new, now)? {
+        Some(text) => {
+            write_file_atomic(&certs_dir(root), CA_LIST, text.as_bytes(), CERT_MODE)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// The text `ca.pem` gets when the CA with fingerprint `old_fp` is replaced by
+/// `new`, written by nobody (the caller makes it part of a larger change);
+/// `None` when `old_fp` is not in the list.
+pub fn replaced(
+    root: &Path,
+    old_fp: &str,
+    new: CertificateDer<'static>,
+    now: UnixTime,
+) -> Result<Option<String>, OpError> {
     let want = normalise_fingerprint(old_fp);
     let mut list = read(root)?;
     let Some(pos) = list.iter().position(|d| {
         decode(d, now).is_ok_and(|i| normalise_fingerprint(&i.sha256_fingerprint) == want)
     }) else {
-        return Ok(false);
+        return Ok(None);
     };
     list[pos] = new;
-    write(root, &list)?;
-    Ok(true)
+    Ok(Some(pemenc::certs(&list)))
 }
 
 /// Load `ROOT/certs/ca.pem` as anchors; `Ok(None)` when it is missing or holds no certificate.

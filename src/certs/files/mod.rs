@@ -1,5 +1,6 @@
-//! The files under `ROOT/certs/`: the two stores and their atomic pair writes and torn-pair-safe
-//! loads, the default certificate, the single-store -> two-store upgrade, and the operations
+//! The files under `ROOT/certs/`: the two stores, their crash-safe multi-file changes
+//! ([`journal`]) and torn-pair-safe loads, the default certificate, the single-store ->
+//! two-store upgrade, and the operations
 //! behind `xCommand Security Certificates ...` (upload, CA list, CRLs, CSRs, the EKU readiness
 //! report) with their shared vocabulary and error type.
 //!
@@ -11,6 +12,7 @@ pub mod crl;
 pub mod csr;
 pub mod csr_key;
 pub mod default_cert;
+pub mod journal;
 pub mod ops;
 pub mod readiness;
 pub mod store;

@@ -1,28 +1,28 @@
-//! The certificate folder `ROOT/certs/`: file names, atomic writes of a
-//! certificate + key pair, torn-pair-safe loading, the default self-signed
-//! server certificate, and the upgrade from one store to two
-//! (server store -> client store copy, domain.md §2).
+//! The certificate folder `ROOT/certs/`: file names, crash-safe writes of a
+//! certificate + key pair (one [`journal`] change), torn-pair-safe loading,
+//! the default self-signed certificate of a first start, and the upgrade from
+//! one store to two (server store -> client store copy, domain.md §2).
 //!
 //! # Reading a pair
 //! Two renames can never be one atomic step, so a reader may see a new
 //! certificate with the old key (or the reverse) for a moment. Readers must
 //! therefore load with [`load_pair`] (or do the same themselves): read the
-//! certificate and the key, check [`key_matches_cert`], and on a mismatch
-//! retry shortly; a pair that still does not match is an error, and the caller
-//! keeps what it had.
+//! certificate and the key through a committed change's intent (a writer
+//! killed between its renames leaves one), check [`key_matches_cert`], and on
+//! a mismatch retry shortly; a pair that still does not match is an error, and
+//! the caller keeps what it had.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::certs::files::default_cert;
+use crate::certs::files::journal::{self, Audit, FileChange};
 use crate::certs::x509::error::CertError;
 use crate::certs::x509::info::{key_matches_cert, parse_pem_certs, parse_pem_key};
+use crate::store::atomic::{self, Durability};
 
 /// Folder under ROOT.
 pub const CERTS_DIR: &str = "certs";
@@ -55,29 +55,24 @@ pub const CERT_MODE: u32 = 0o644;
 const LOAD_ATTEMPTS: u32 = 40;
 const LOAD_RETRY_DELAY: Duration = Duration::from_millis(5);
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// `ROOT/certs`.
 pub fn certs_dir(root: &Path) -> PathBuf {
     root.join(CERTS_DIR)
 }
 
-/// Write `bytes` to `dir/name` atomically: temp file created with `mode`,
-/// fsync, rename over the target, fsync the folder.
+/// Write `bytes` to `dir/name` atomically through the one temp-file primitive
+/// ([`crate::store::atomic::replace`]): exclusive unpredictable temp file with
+/// exactly `mode`, fsync, rename over the target, fsync the folder.
 pub fn write_file_atomic(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), CertError> {
-    let tmp = write_temp(dir, name, bytes, mode)?;
     let target = dir.join(name);
-    if let Err(e) = fs::rename(&tmp, &target) {
-        let _ = fs::remove_file(&tmp);
-        return Err(CertError::io("rename into", target, e));
-    }
-    sync_dir(dir)
+    atomic::replace(&target, bytes, mode, Durability::Synced)
+        .map_err(|e| CertError::io("write", target, e))
 }
 
-/// Replace a certificate and its key. Both go to temp files first (the key
-/// created with mode 0600), are fsynced, then the key and the certificate are
-/// renamed into place and the folder is fsynced. Readers must use
-/// [`load_pair`] (see the module docs) because the two renames are separate.
+/// Replace a certificate and its key as one change (see [`journal`]): after a
+/// kill at any point readers see the old pair or the new one, and the next
+/// start completes or rolls back what was cut off. The caller holds the folder
+/// lock when other writers may run.
 pub fn write_pair_atomic(
     dir: &Path,
     cert_name: &str,
@@ -85,54 +80,93 @@ pub fn write_pair_atomic(
     cert_pem: &[u8],
     key_pem: &[u8],
 ) -> Result<(), CertError> {
-    let key_tmp = write_temp(dir, key_name, key_pem, KEY_MODE)?;
-    let cert_tmp = match write_temp(dir, cert_name, cert_pem, CERT_MODE) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = fs::remove_file(&key_tmp);
-            return Err(e);
-        }
-    };
-    let key_target = dir.join(key_name);
-    if let Err(e) = fs::rename(&key_tmp, &key_target) {
-        let _ = fs::remove_file(&key_tmp);
-        let _ = fs::remove_file(&cert_tmp);
-        return Err(CertError::io("rename into", key_target, e));
-    }
-    let cert_target = dir.join(cert_name);
-    if let Err(e) = fs::rename(&cert_tmp, &cert_target) {
-        let _ = fs::remove_file(&cert_tmp);
-        return Err(CertError::io("rename into", cert_target, e));
-    }
-    sync_dir(dir)
+    journal::change(dir, pair_changes(cert_name, key_name, cert_pem, key_pem), None)
 }
+
+/// The two file changes of a pair, key first.
+pub fn pair_changes(
+    cert_name: &str,
+    key_name: &str,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Vec<FileChange> {
+    vec![
+        FileChange::put(key_name, key_pem, KEY_MODE),
+        FileChange::put(cert_name, cert_pem, CERT_MODE),
+    ]
+}
+
+/// Why a pair could not be loaded, with the file at fault: the key file for a
+/// key that does not parse, the certificate for everything else (a mismatch
+/// names both in its message).
+#[derive(Debug)]
+pub struct PairError {
+    pub file: PathBuf,
+    pub error: CertError,
+}
+
+impl std::fmt::Display for PairError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.error)
+    }
+}
+
+impl std::error::Error for PairError {}
 
 /// Load a certificate chain and its key, retrying briefly while they do not
 /// match (a writer between its two renames); fails with
-/// [`CertError::KeyMismatch`] if they still do not match.
+/// [`CertError::KeyMismatch`] if they still do not match. A change cut off
+/// half-way is read through its committed intent ([`journal::committed_view`]),
+/// so the pair it leaves on disk never counts.
 pub fn load_pair(
     dir: &Path,
     cert_name: &str,
     key_name: &str,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), CertError> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PairError> {
     let cert_path = dir.join(cert_name);
     let key_path = dir.join(key_name);
+    let at = |p: &Path| {
+        let file = p.to_path_buf();
+        move |error| PairError { file, error }
+    };
     for attempt in 1..=LOAD_ATTEMPTS {
-        let cert_pem = fs::read(&cert_path).map_err(|e| CertError::io("read", &cert_path, e))?;
-        let key_pem = fs::read(&key_path).map_err(|e| CertError::io("read", &key_path, e))?;
-        let certs = parse_pem_certs(&cert_pem)?;
-        let key = parse_pem_key(&key_pem)?;
-        if key_matches_cert(&certs[0], &key)? {
+        let view = journal::committed_view(dir);
+        let cert_pem = read_through(&view, dir, cert_name).map_err(at(&cert_path))?;
+        let key_pem = read_through(&view, dir, key_name).map_err(at(&key_path))?;
+        let certs = parse_pem_certs(&cert_pem).map_err(at(&cert_path))?;
+        let key = parse_pem_key(&key_pem).map_err(at(&key_path))?;
+        if key_matches_cert(&certs[0], &key).map_err(at(&key_path))? {
             return Ok((certs, key));
         }
         if attempt < LOAD_ATTEMPTS {
             std::thread::sleep(LOAD_RETRY_DELAY);
         }
     }
-    Err(CertError::KeyMismatch {
-        cert: cert_path,
-        key: key_path,
+    Err(PairError {
+        file: cert_path.clone(),
+        error: CertError::KeyMismatch {
+            cert: cert_path,
+            key: key_path,
+        },
     })
+}
+
+/// A file's content as a committed change makes it, else as on disk.
+fn read_through(
+    view: &std::collections::HashMap<String, Option<Vec<u8>>>,
+    dir: &Path,
+    name: &str,
+) -> Result<Vec<u8>, CertError> {
+    let p = dir.join(name);
+    match view.get(name) {
+        Some(Some(b)) => Ok(b.clone()),
+        Some(None) => Err(CertError::io(
+            "read",
+            p,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )),
+        None => fs::read(&p).map_err(|e| CertError::io("read", p, e)),
+    }
 }
 
 /// Create `ROOT/certs/` (and `generated_csr/`) and, if `server.pem` is
@@ -145,6 +179,31 @@ pub fn ensure_default(root: &Path, hostname: &str) -> Result<bool, CertError> {
         return Ok(false);
     }
     reset_server_to_default(root, hostname)?;
+    Ok(true)
+}
+
+/// The first start of a root: when `server.pem` is missing, the default
+/// self-signed certificate for `hostname` goes into both stores (the client
+/// store only when it has no certificate) and, when
+/// there is no `ca.pem`, into the trusted CA list (a new node trusts its own
+/// default), all as one change. Returns true when it was made.
+pub fn create_default_stores(root: &Path, hostname: &str) -> Result<bool, CertError> {
+    let dir = certs_dir(root);
+    create_dirs(&dir)?;
+    if dir.join(SERVER_CERT).exists() {
+        return Ok(false);
+    }
+    let (cert, key) = default_cert::self_signed_default(hostname)?;
+    let (cert, key) = (cert.as_bytes(), key.as_bytes());
+    let mut changes = pair_changes(SERVER_CERT, SERVER_KEY, cert, key);
+    // A client store with its certificate is never overwritten (only `server.pem` was lost).
+    if !dir.join(CLIENT_CERT).exists() {
+        changes.extend(pair_changes(CLIENT_CERT, CLIENT_KEY, cert, key));
+    }
+    if !dir.join(CA_LIST).exists() {
+        changes.push(FileChange::put(CA_LIST, cert, CERT_MODE));
+    }
+    journal::change(&dir, changes, None)?;
     Ok(true)
 }
 
@@ -172,6 +231,18 @@ pub struct MigrationReport {
     pub copied: Vec<(String, String)>,
 }
 
+impl MigrationReport {
+    /// `server.pem -> client.pem, ...`, as shown and audited.
+    pub fn text(&self) -> String {
+        let copied: Vec<String> = self
+            .copied
+            .iter()
+            .map(|(a, b)| format!("{a} -> {b}"))
+            .collect();
+        copied.join(", ")
+    }
+}
+
 /// The state [`migrate_single_store`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MigrationOutcome {
@@ -185,54 +256,75 @@ pub enum MigrationOutcome {
 }
 
 /// Upgrade from the one-store layout: when `server.pem` + `privkey.pem`
-/// exist and neither `client.pem` nor `clientprivkey.pem` does, copy them
-/// (and `server-ssh.pem` -> `client-ssh.pem` if present). Idempotent; never
-/// overwrites an existing client store. A run interrupted after the pair copy
-/// is completed (the ssh file) when the client pair still equals the server pair.
-pub fn migrate_single_store(root: &Path) -> Result<MigrationReport, CertError> {
+/// exist and `client.pem` does not, copy them (and `server-ssh.pem` ->
+/// `client-ssh.pem` if present; and a self-signed `server.pem` into a missing
+/// `ca.pem`, as a first start does) as one change, audited before it is made
+/// when `audit` is given (its note gets the path and the list of copies).
+/// Idempotent; never overwrites a client store that has its certificate: a
+/// lone `clientprivkey.pem` (an older writer cut off between its renames) is
+/// no store. A run of an older version interrupted after the pair copy is
+/// completed (the ssh file) when the client pair still equals the server pair.
+pub fn migrate_single_store(
+    root: &Path,
+    audit: Option<(&crate::store::Store, &crate::store::Who)>,
+) -> Result<MigrationReport, CertError> {
     let dir = certs_dir(root);
     let mut report = MigrationReport::default();
     let has = |n: &str| dir.join(n).exists();
     if !has(SERVER_CERT) || !has(SERVER_KEY) {
         return Ok(report);
     }
-    if has(CLIENT_CERT) || has(CLIENT_KEY) {
+    if has(CLIENT_CERT) {
         report.outcome = MigrationOutcome::AlreadyMigrated;
-        let same = has(CLIENT_CERT)
-            && has(CLIENT_KEY)
+        let same = has(CLIENT_KEY)
             && read(&dir, SERVER_CERT)? == read(&dir, CLIENT_CERT)?
             && read(&dir, SERVER_KEY)? == read(&dir, CLIENT_KEY)?;
-        if same {
-            copy_ssh(&dir, &mut report)?;
+        if same && has(SERVER_SSH) && !has(CLIENT_SSH) {
+            let bytes = read(&dir, SERVER_SSH)?;
+            // May hold a private key: owner-only like the keys.
+            write_file_atomic(&dir, CLIENT_SSH, &bytes, KEY_MODE)?;
+            report.copied.push((SERVER_SSH.into(), CLIENT_SSH.into()));
         }
         return Ok(report);
     }
     // Validate the pair (and wait out a concurrent writer) before copying.
-    load_pair(&dir, SERVER_CERT, SERVER_KEY)?;
+    load_pair(&dir, SERVER_CERT, SERVER_KEY).map_err(|e| e.error)?;
     let cert = read(&dir, SERVER_CERT)?;
     let key = read(&dir, SERVER_KEY)?;
-    write_pair_atomic(&dir, CLIENT_CERT, CLIENT_KEY, &cert, &key)?;
+    let mut changes = pair_changes(CLIENT_CERT, CLIENT_KEY, &cert, &key);
+    report.copied.push((SERVER_CERT.into(), CLIENT_CERT.into()));
+    report.copied.push((SERVER_KEY.into(), CLIENT_KEY.into()));
+    if has(SERVER_SSH) && !has(CLIENT_SSH) {
+        // May hold a private key: owner-only like the keys.
+        changes.push(FileChange::put(CLIENT_SSH, &read(&dir, SERVER_SSH)?, KEY_MODE));
+        report.copied.push((SERVER_SSH.into(), CLIENT_SSH.into()));
+    }
+    if !has(CA_LIST) && is_self_signed(&cert) {
+        changes.push(FileChange::put(CA_LIST, &cert, CERT_MODE));
+        report.copied.push((SERVER_CERT.into(), CA_LIST.into()));
+    }
     report.outcome = MigrationOutcome::Migrated;
-    report
-        .copied
-        .push((SERVER_CERT.to_string(), CLIENT_CERT.to_string()));
-    report
-        .copied
-        .push((SERVER_KEY.to_string(), CLIENT_KEY.to_string()));
-    copy_ssh(&dir, &mut report)?;
+    let audit = audit.map(|(store, who)| Audit {
+        store,
+        who,
+        notes: vec![journal::Note {
+            path: "Security Certificates Migration".into(),
+            old: "single store".into(),
+            new: report.text(),
+            result: "applied".into(),
+        }],
+    });
+    journal::change(&dir, changes, audit)?;
     Ok(report)
 }
 
-fn copy_ssh(dir: &Path, report: &mut MigrationReport) -> Result<(), CertError> {
-    if dir.join(SERVER_SSH).exists() && !dir.join(CLIENT_SSH).exists() {
-        let bytes = read(dir, SERVER_SSH)?;
-        // May hold a private key: owner-only like the keys.
-        write_file_atomic(dir, CLIENT_SSH, &bytes, KEY_MODE)?;
-        report
-            .copied
-            .push((SERVER_SSH.to_string(), CLIENT_SSH.to_string()));
-    }
-    Ok(())
+fn is_self_signed(pem: &[u8]) -> bool {
+    parse_pem_certs(pem)
+        .ok()
+        .and_then(|c| {
+            crate::certs::x509::info::decode(&c[0], rustls_pki_types::UnixTime::now()).ok()
+        })
+        .is_some_and(|i| i.is_self_signed)
 }
 
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>, CertError> {
@@ -244,33 +336,6 @@ fn create_dirs(dir: &Path) -> Result<(), CertError> {
     fs::create_dir_all(dir).map_err(|e| CertError::io("create folder", dir, e))?;
     let csr = dir.join(GENERATED_CSR_DIR);
     fs::create_dir_all(&csr).map_err(|e| CertError::io("create folder", csr, e))
-}
-
-fn write_temp(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, CertError> {
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    match result {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(CertError::io("write", tmp, e))
-        }
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), CertError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| CertError::io("sync folder", dir, e))
 }
 
 #[cfg(test)]
@@ -292,14 +357,16 @@ mod tests {
         assert!(dir.join(GENERATED_CSR_DIR).is_dir());
         fs::write(dir.join(SERVER_SSH), b"ssh material").unwrap();
 
-        let r = migrate_single_store(root.path()).unwrap();
+        let r = migrate_single_store(root.path(), None).unwrap();
         assert_eq!(r.outcome, MigrationOutcome::Migrated);
-        assert_eq!(r.copied.len(), 3);
+        // The pair, the ssh material and, the list being missing, the self-signed default.
+        assert_eq!(r.copied.len(), 4, "{r:?}");
+        assert!(dir.join(CA_LIST).exists());
         assert_eq!(
             fs::read(dir.join(SERVER_CERT)).unwrap(),
             fs::read(dir.join(CLIENT_CERT)).unwrap()
         );
-        let r = migrate_single_store(root.path()).unwrap();
+        let r = migrate_single_store(root.path(), None).unwrap();
         assert_eq!(r.outcome, MigrationOutcome::AlreadyMigrated);
         assert!(r.copied.is_empty());
         let (certs, _) = load_pair(&dir, CLIENT_CERT, CLIENT_KEY).unwrap();
@@ -313,7 +380,7 @@ mod tests {
         let dir = certs_dir(root.path());
         let (c, k) = default_cert::self_signed_default("client.example").unwrap();
         write_pair_atomic(&dir, CLIENT_CERT, CLIENT_KEY, c.as_bytes(), k.as_bytes()).unwrap();
-        let r = migrate_single_store(root.path()).unwrap();
+        let r = migrate_single_store(root.path(), None).unwrap();
         assert_eq!(r.outcome, MigrationOutcome::AlreadyMigrated);
         assert_eq!(fs::read_to_string(dir.join(CLIENT_CERT)).unwrap(), c);
     }
@@ -321,14 +388,15 @@ mod tests {
     #[test]
     fn nothing_to_migrate_and_torn_pair() {
         let root = tempfile::tempdir().unwrap();
-        let r = migrate_single_store(root.path()).unwrap();
+        let r = migrate_single_store(root.path(), None).unwrap();
         assert_eq!(r.outcome, MigrationOutcome::NothingToMigrate);
         ensure_default(root.path(), "a.example").unwrap();
         let dir = certs_dir(root.path());
         let (c, _) = default_cert::self_signed_default("b.example").unwrap();
         write_file_atomic(&dir, SERVER_CERT, c.as_bytes(), CERT_MODE).unwrap();
         let e = load_pair(&dir, SERVER_CERT, SERVER_KEY).unwrap_err();
-        assert_eq!(e.code(), "key-mismatch", "{e}");
+        assert_eq!(e.error.code(), "key-mismatch", "{e}");
+        assert_eq!(e.file, dir.join(SERVER_CERT));
         let before = fs::read(dir.join(SERVER_CERT)).unwrap();
         reset_server_to_default(root.path(), "a.example").unwrap();
         assert_ne!(before, fs::read(dir.join(SERVER_CERT)).unwrap());

@@ -15,7 +15,8 @@ use crate::certs::files::calist::load_ca_list;
 use crate::certs::files::crl;
 use crate::certs::files::csr;
 use crate::certs::files::ops::{self, OpError, StoreKind, EXPIRY_WARNING_DAYS};
-use crate::certs::files::store::{certs_dir, write_pair_atomic};
+use crate::certs::files::journal::{self, Audit, FileChange, Note};
+use crate::certs::files::store::{certs_dir, pair_changes, GENERATED_CSR_DIR};
 use crate::certs::policy::{self, EkuMode, Lack, Role};
 use crate::certs::verify::trust::verify_trust;
 use crate::certs::x509::error::CertError;
@@ -23,6 +24,7 @@ use crate::certs::x509::info::{
     decode, key_matches_cert, parse_pem_certs, parse_pem_key, CertInfo,
 };
 use crate::certs::x509::pemenc;
+use crate::store::{Store, Who};
 
 /// Where the key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,39 +333,68 @@ fn validity_secs(c: &CertificateDer<'_>) -> Option<(i64, i64)> {
     ))
 }
 
-/// Write a checked upload: the pair atomically into its store (and into the
-/// client store with `also_as_client`); clears the pending CSR it completes.
-pub fn commit(root: &Path, c: &Checked) -> Result<Committed, OpError> {
+/// Where and as whom an upload is audited: the command's path words.
+pub struct AuditAs<'a> {
+    pub store: &'a Store,
+    pub who: &'a Who,
+    pub path: &'a str,
+}
+
+/// Write a checked upload as one change ([`journal`]): the pair into its store
+/// (and into the client store with `also_as_client`) and the removal of the
+/// pending CSR it completes, with its audit records written before any file.
+/// The caller holds the folder lock.
+pub fn commit(root: &Path, c: &Checked, audit: Option<AuditAs<'_>>) -> Result<Committed, OpError> {
     let dir = certs_dir(root);
-    let old = ops::audit_line(ops::store_leaf(root, c.store).ok().flatten().as_ref());
-    write_pair_atomic(
-        &dir,
-        c.store.cert_file(),
-        c.store.key_file(),
-        c.cert_pem.as_bytes(),
-        c.key_pem.as_bytes(),
-    )?;
+    let leaf_line = |s| ops::audit_line(ops::store_leaf(root, s).ok().flatten().as_ref());
+    let old = leaf_line(c.store);
+    let (cert, key) = (c.cert_pem.as_bytes(), c.key_pem.as_bytes());
+    let mut changes = pair_changes(c.store.cert_file(), c.store.key_file(), cert, key);
+    let new = ops::audit_line(Some(&c.info));
+    let mut notes = vec![Note {
+        path: audit.as_ref().map_or_else(String::new, |a| a.path.to_string()),
+        old: old.clone(),
+        new: new.clone(),
+        result: if c.also_as_client {
+            "applied (also as client)"
+        } else {
+            "applied"
+        }
+        .into(),
+    }];
     let mut old_client = None;
     if c.also_as_client {
-        old_client = Some(ops::audit_line(
-            ops::store_leaf(root, StoreKind::Client)
-                .ok()
-                .flatten()
-                .as_ref(),
-        ));
-        write_pair_atomic(
-            &dir,
+        let o = leaf_line(StoreKind::Client);
+        changes.extend(pair_changes(
             StoreKind::Client.cert_file(),
             StoreKind::Client.key_file(),
-            c.cert_pem.as_bytes(),
-            c.key_pem.as_bytes(),
-        )?;
+            cert,
+            key,
+        ));
+        notes.push(Note {
+            path: "Security Certificates Client Upload".into(),
+            old: o.clone(),
+            new,
+            result: "applied (copy of the server upload, AlsoAsClient)".into(),
+        });
+        old_client = Some(o);
     }
-    let cleared_request = if c.completes_request {
-        csr::clear(root, c.store)?
-    } else {
-        false
-    };
+    let mut cleared_request = false;
+    if c.completes_request {
+        for name in [csr::csr_file(c.store), csr::key_file(c.store)] {
+            let name = format!("{GENERATED_CSR_DIR}/{name}");
+            if dir.join(&name).exists() {
+                cleared_request = true;
+                changes.push(FileChange::remove(&name));
+            }
+        }
+    }
+    let audit = audit.map(|a| Audit {
+        store: a.store,
+        who: a.who,
+        notes,
+    });
+    journal::change(&dir, changes, audit)?;
     Ok(Committed {
         old,
         old_client,

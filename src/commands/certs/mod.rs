@@ -17,6 +17,7 @@ use crate::certs::eku::EkuMode;
 use crate::certs::ops::{self, eku_text, OpError, StoreKind};
 use crate::certs::upload::{self, UploadInput};
 use crate::certs::x509::error::CertError;
+use crate::certs::journal::{self, Audit, FileChange, Note};
 use crate::certs::{calist, crl, csr, readiness, store as files};
 use crate::engine::{Call, CommandResult, Entry, Item};
 use crate::error::ShellError;
@@ -152,25 +153,13 @@ impl Cx<'_, '_> {
         .map_err(|e| self.refuse(e))?;
         let root = self.session.root;
         let checked = upload::check(root, &input, UnixTime::now()).map_err(|e| self.refuse(e))?;
-        let done = upload::commit(root, &checked).map_err(|e| self.fail(e))?;
-        let new = ops::audit_line(Some(&checked.info));
-        self.audit(
-            &done.old,
-            &new,
-            if also {
-                "applied (also as client)"
-            } else {
-                "applied"
-            },
-        );
-        if let Some(old_client) = &done.old_client {
-            self.audit_at(
-                "Security Certificates Client Upload",
-                old_client,
-                &new,
-                "applied (copy of the server upload, AlsoAsClient)",
-            );
-        }
+        // The records go to the audit log before any file changes (see `certs::journal`).
+        let audit = upload::AuditAs {
+            store: &self.session.store,
+            who: &self.session.ctx.who,
+            path: self.path,
+        };
+        let done = upload::commit(root, &checked, Some(audit)).map_err(|e| self.fail(e))?;
         let mut f = vec![Item::leaf("Store", store.name())];
         f.extend(cert_fields(&checked.info));
         f.push(Item::leaf("Chain", checked.chain_len.to_string()));
@@ -195,40 +184,55 @@ impl Cx<'_, '_> {
         let cfg = self.session.store.load().unwrap_or_default();
         let host = crate::status::host_name(&cfg);
         let old_info = ops::store_leaf(root, StoreKind::Server).ok().flatten();
-        files::reset_server_to_default(root, &host).map_err(|e| self.fail(e))?;
-        let chain = ops::read_store_chain(root, StoreKind::Server)
-            .map_err(|e| self.fail(e))?
-            .ok_or_else(|| {
-                self.fail(Missing(
-                    "the default server certificate was not written".into(),
-                ))
-            })?;
+        let (cert, key) =
+            crate::certs::files::default_cert::self_signed_default(&host).map_err(|e| self.fail(e))?;
+        let chain = crate::certs::parse_pem_certs(cert.as_bytes()).map_err(|e| self.fail(e))?;
         let info = crate::certs::decode(&chain[0], UnixTime::now()).map_err(|e| self.fail(e))?;
-        self.audit(
-            &ops::audit_line(old_info.as_ref()),
-            &ops::audit_line(Some(&info)),
-            "applied (reset to default)",
+        let mut changes = files::pair_changes(
+            files::SERVER_CERT,
+            files::SERVER_KEY,
+            cert.as_bytes(),
+            key.as_bytes(),
         );
+        let mut notes = vec![Note {
+            path: self.path.to_string(),
+            old: ops::audit_line(old_info.as_ref()),
+            new: ops::audit_line(Some(&info)),
+            result: "applied (reset to default)".into(),
+        }];
         // The list trusted the old self-signed certificate (a new node trusts its own default):
-        // trust the new default in its place.
+        // trust the new default in its place, in the same change.
         let mut retrusted = false;
         if let Some(o) = old_info.as_ref().filter(|o| o.is_self_signed) {
-            retrusted = calist::replace(
+            let list = calist::replaced(
                 root,
                 &o.sha256_fingerprint,
                 chain[0].clone(),
                 UnixTime::now(),
             )
             .map_err(|e| self.fail(e))?;
-            if retrusted {
-                self.audit_at(
-                    "Security Certificates CA",
-                    &ops::audit_line(Some(o)),
-                    &ops::audit_line(Some(&info)),
-                    "applied (default certificate re-trusted after reset)",
-                );
+            if let Some(list) = list {
+                retrusted = true;
+                changes.push(FileChange::put(
+                    files::CA_LIST,
+                    list.as_bytes(),
+                    files::CERT_MODE,
+                ));
+                notes.push(Note {
+                    path: "Security Certificates CA".into(),
+                    old: ops::audit_line(Some(o)),
+                    new: ops::audit_line(Some(&info)),
+                    result: "applied (default certificate re-trusted after reset)".into(),
+                });
             }
         }
+        let audit = Audit {
+            store: &self.session.store,
+            who: &self.session.ctx.who,
+            notes,
+        };
+        journal::change(&files::certs_dir(root), changes, Some(audit))
+            .map_err(|e| self.fail(e))?;
         let mut f = vec![Item::leaf("Store", "Server")];
         f.extend(cert_fields(&info));
         f.push(Item::leaf("SelfSigned", "True"));
