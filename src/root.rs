@@ -79,7 +79,10 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
         let rep = migrate_single_store(root, Some((&store, &who)))
             .map_err(|e| format!("cannot upgrade the certificate stores: {e}"))?;
         if rep.outcome == MigrationOutcome::Migrated {
-            notes.push(format!("upgraded to two certificate stores: {}", rep.text()));
+            notes.push(format!(
+                "upgraded to two certificate stores: {}",
+                rep.text()
+            ));
         }
     }
     drop(cert_lock);

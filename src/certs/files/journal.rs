@@ -153,7 +153,14 @@ pub fn change(
         }
     }
     intent.committed = true;
-    write_intent(dir, &intent)?;
+    if let Err(e) = write_intent(dir, &intent) {
+        intent.committed = false;
+        let root = dir.parent().unwrap_or(dir);
+        if mark_rolled_back(root, &intent).is_ok() {
+            let _ = atomic::remove(&dir.join(INTENT));
+        }
+        return Err(e);
+    }
     if let Err(e) = apply(dir, &intent, false) {
         // Undo from the old contents; if even that fails the committed intent stays, and the
         // next start completes the change.
@@ -214,7 +221,10 @@ fn mark_rolled_back(root: &Path, intent: &Intent) -> Result<(), CertError> {
     let log = store.audit_path();
     let recs = audit::records_from(&log, intent.audit_from);
     let ours = |r: &&AuditRecord| r.change == intent.id;
-    if !recs.iter().filter(ours).any(|r| r.result != CHANGE_ROLLED_BACK)
+    if !recs
+        .iter()
+        .filter(ours)
+        .any(|r| r.result != CHANGE_ROLLED_BACK)
         || recs
             .iter()
             .filter(ours)
@@ -391,6 +401,29 @@ fn parse_len(s: &str) -> Option<Option<usize>> {
     } else {
         s.parse().ok().map(Some)
     }
+}
+
+/// Writes the committed intent of `changes` and stops, as a writer killed right after its
+/// commit point would (for tests of the readers and of the recovery).
+#[cfg(test)]
+pub(crate) fn commit_only(dir: &Path, changes: Vec<FileChange>) {
+    let entries = changes
+        .into_iter()
+        .map(|c| Entry {
+            old: fs::read(dir.join(&c.name)).ok(),
+            name: c.name,
+            mode: c.mode,
+            new: c.new,
+        })
+        .collect();
+    let intent = Intent {
+        id: "test".into(),
+        committed: true,
+        audit_from: 0,
+        path: "test".into(),
+        entries,
+    };
+    write_intent(dir, &intent).unwrap();
 }
 
 /// `ROOT/certs/.intent`.

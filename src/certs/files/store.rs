@@ -80,7 +80,11 @@ pub fn write_pair_atomic(
     cert_pem: &[u8],
     key_pem: &[u8],
 ) -> Result<(), CertError> {
-    journal::change(dir, pair_changes(cert_name, key_name, cert_pem, key_pem), None)
+    journal::change(
+        dir,
+        pair_changes(cert_name, key_name, cert_pem, key_pem),
+        None,
+    )
 }
 
 /// The two file changes of a pair, key first.
@@ -296,7 +300,11 @@ pub fn migrate_single_store(
     report.copied.push((SERVER_KEY.into(), CLIENT_KEY.into()));
     if has(SERVER_SSH) && !has(CLIENT_SSH) {
         // May hold a private key: owner-only like the keys.
-        changes.push(FileChange::put(CLIENT_SSH, &read(&dir, SERVER_SSH)?, KEY_MODE));
+        changes.push(FileChange::put(
+            CLIENT_SSH,
+            &read(&dir, SERVER_SSH)?,
+            KEY_MODE,
+        ));
         report.copied.push((SERVER_SSH.into(), CLIENT_SSH.into()));
     }
     if !has(CA_LIST) && is_self_signed(&cert) {
@@ -400,6 +408,43 @@ mod tests {
         let before = fs::read(dir.join(SERVER_CERT)).unwrap();
         reset_server_to_default(root.path(), "a.example").unwrap();
         assert_ne!(before, fs::read(dir.join(SERVER_CERT)).unwrap());
+        load_pair(&dir, SERVER_CERT, SERVER_KEY).unwrap();
+    }
+
+    /// A key that does not parse is the key file's fault, not the certificate's.
+    #[test]
+    fn key_faults_name_the_key_file() {
+        let root = tempfile::tempdir().unwrap();
+        ensure_default(root.path(), "a.example").unwrap();
+        let dir = certs_dir(root.path());
+        fs::write(dir.join(SERVER_KEY), b"not a key").unwrap();
+        let e = load_pair(&dir, SERVER_CERT, SERVER_KEY).unwrap_err();
+        assert_eq!(e.file, dir.join(SERVER_KEY), "{e}");
+        assert_eq!(e.error.code(), "no-private-key");
+        fs::write(dir.join(SERVER_CERT), b"not a certificate").unwrap();
+        let e = load_pair(&dir, SERVER_CERT, SERVER_KEY).unwrap_err();
+        assert_eq!(e.file, dir.join(SERVER_CERT), "{e}");
+    }
+
+    /// A pair torn by a writer killed between its renames is read through its committed intent.
+    #[test]
+    fn a_committed_intent_hides_a_torn_pair() {
+        let root = tempfile::tempdir().unwrap();
+        ensure_default(root.path(), "a.example").unwrap();
+        let dir = certs_dir(root.path());
+        let (c, k) = default_cert::self_signed_default("b.example").unwrap();
+        // The state of a kill after the key's rename: intent committed, new key, old certificate.
+        journal::commit_only(
+            &dir,
+            pair_changes(SERVER_CERT, SERVER_KEY, c.as_bytes(), k.as_bytes()),
+        );
+        fs::write(dir.join(SERVER_KEY), k.as_bytes()).unwrap();
+        let (certs, _) = load_pair(&dir, SERVER_CERT, SERVER_KEY).unwrap();
+        assert_eq!(certs[0], parse_pem_certs(c.as_bytes()).unwrap()[0]);
+        let r = journal::recover(root.path()).unwrap();
+        assert!(matches!(r, Some(journal::Recovered::Completed(_))), "{r:?}");
+        assert_eq!(fs::read(dir.join(SERVER_CERT)).unwrap(), c.as_bytes());
+        assert!(!journal::pending(&dir));
         load_pair(&dir, SERVER_CERT, SERVER_KEY).unwrap();
     }
 

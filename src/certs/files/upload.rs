@@ -14,8 +14,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use crate::certs::files::calist::load_ca_list;
 use crate::certs::files::crl;
 use crate::certs::files::csr;
-use crate::certs::files::ops::{self, OpError, StoreKind, EXPIRY_WARNING_DAYS};
 use crate::certs::files::journal::{self, Audit, FileChange, Note};
+use crate::certs::files::ops::{self, OpError, StoreKind, EXPIRY_WARNING_DAYS};
 use crate::certs::files::store::{certs_dir, pair_changes, GENERATED_CSR_DIR};
 use crate::certs::policy::{self, EkuMode, Lack, Role};
 use crate::certs::verify::trust::verify_trust;
@@ -352,7 +352,9 @@ pub fn commit(root: &Path, c: &Checked, audit: Option<AuditAs<'_>>) -> Result<Co
     let mut changes = pair_changes(c.store.cert_file(), c.store.key_file(), cert, key);
     let new = ops::audit_line(Some(&c.info));
     let mut notes = vec![Note {
-        path: audit.as_ref().map_or_else(String::new, |a| a.path.to_string()),
+        path: audit
+            .as_ref()
+            .map_or_else(String::new, |a| a.path.to_string()),
         old: old.clone(),
         new: new.clone(),
         result: if c.also_as_client {

@@ -113,8 +113,63 @@ impl std::error::Error for CertError {
     }
 }
 
+/// The text of a PEM armour error: the line or marker it names as text (control characters
+/// escaped), never the byte array the library's own message prints.
+pub fn pem_error_text(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as E;
+    let text = |b: &[u8]| -> String {
+        String::from_utf8_lossy(b)
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect()
+    };
+    match e {
+        E::MissingSectionEnd { end_marker } => {
+            format!(
+                "missing section end line '-----END {}-----'",
+                text(end_marker)
+            )
+        }
+        E::IllegalSectionStart { line } => {
+            format!("malformed section start line '{}'", text(line))
+        }
+        E::Base64Decode(d) => format!("bad base64 in a section: {}", d.to_lowercase()),
+        E::Io(io) => format!("cannot read the input: {io}"),
+        E::NoItemsFound => "no items found".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
 impl From<rcgen::Error> for CertError {
     fn from(e: rcgen::Error) -> Self {
         CertError::Generate(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::x509::info::{parse_pem_certs, parse_pem_key};
+
+    /// The library prints the offending line as a byte array; ours is text.
+    #[test]
+    fn pem_errors_are_text() {
+        let e = parse_pem_certs(b"-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err();
+        let m = e.to_string();
+        assert_eq!(
+            m,
+            "PEM input is not valid: missing section end line '-----END CERTIFICATE-----'"
+        );
+        let e = parse_pem_key(b"-----BEGIN PRIVATE KEY\x1b[31m\nAAAA\n").unwrap_err();
+        let m = e.to_string();
+        assert!(!m.contains("[45, 45"), "{m}");
+        assert!(m.contains("'-----BEGIN PRIVATE KEY\\u{1b}[31m'"), "{m}");
+        assert!(!m.contains('\u{1b}'), "{m}");
     }
 }

@@ -92,7 +92,7 @@ impl Presented {
 pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let mut out = Vec::new();
     for item in CertificateDer::pem_slice_iter(pem) {
-        let der = item.map_err(|e| CertError::Pem(e.to_string().to_lowercase()))?;
+        let der = item.map_err(|e| CertError::Pem(super::error::pem_error_text(&e)))?;
         if let Err(e) = X509Certificate::from_der(der.as_ref()) {
             return Err(CertError::BadCertificate {
                 index: out.len() + 1,
@@ -111,7 +111,7 @@ pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CertE
 pub fn parse_pem_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, CertError> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
         rustls_pki_types::pem::Error::NoItemsFound => CertError::NoPrivateKey,
-        other => CertError::Pem(other.to_string().to_lowercase()),
+        other => CertError::Pem(super::error::pem_error_text(&other)),
     })
 }
 

@@ -14,10 +14,10 @@ use self::errors::{Failure, Missing};
 use self::fields::{ca_fields, cert_fields, crl_fields, csr_fields, trust_fields, warnings};
 use super::{ok, param, require_write};
 use crate::certs::eku::EkuMode;
+use crate::certs::journal::{self, Audit, FileChange, Note};
 use crate::certs::ops::{self, eku_text, OpError, StoreKind};
 use crate::certs::upload::{self, UploadInput};
 use crate::certs::x509::error::CertError;
-use crate::certs::journal::{self, Audit, FileChange, Note};
 use crate::certs::{calist, crl, csr, readiness, store as files};
 use crate::engine::{Call, CommandResult, Entry, Item};
 use crate::error::ShellError;
@@ -184,8 +184,8 @@ impl Cx<'_, '_> {
         let cfg = self.session.store.load().unwrap_or_default();
         let host = crate::status::host_name(&cfg);
         let old_info = ops::store_leaf(root, StoreKind::Server).ok().flatten();
-        let (cert, key) =
-            crate::certs::files::default_cert::self_signed_default(&host).map_err(|e| self.fail(e))?;
+        let (cert, key) = crate::certs::files::default_cert::self_signed_default(&host)
+            .map_err(|e| self.fail(e))?;
         let chain = crate::certs::parse_pem_certs(cert.as_bytes()).map_err(|e| self.fail(e))?;
         let info = crate::certs::decode(&chain[0], UnixTime::now()).map_err(|e| self.fail(e))?;
         let mut changes = files::pair_changes(
@@ -231,8 +231,7 @@ impl Cx<'_, '_> {
             who: &self.session.ctx.who,
             notes,
         };
-        journal::change(&files::certs_dir(root), changes, Some(audit))
-            .map_err(|e| self.fail(e))?;
+        journal::change(&files::certs_dir(root), changes, Some(audit)).map_err(|e| self.fail(e))?;
         let mut f = vec![Item::leaf("Store", "Server")];
         f.extend(cert_fields(&info));
         f.push(Item::leaf("SelfSigned", "True"));
