@@ -125,8 +125,46 @@ pub fn write_all(
     let mut out = Vec::new();
     for (name, text) in files {
         let p = folder.join(name);
+        // Through the one temp-file primitive: an exclusive, unpredictable temp name in the
+        // folder, and a rename that replaces a planted symlink instead of following it.
         crate::store::write_file_atomic(&p, text.as_bytes(), 0o644)?;
         out.push(p);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder another user can write to (`/tmp`): symlinks planted at the dump's names and at
+    /// the temp names an older version used never make the dump write through them.
+    #[test]
+    fn planted_symlinks_are_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let folder = d.path().join("shared");
+        std::fs::create_dir_all(&folder).unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let (host, ts) = ("node", "20261201T000000");
+        let names = [
+            format!("xconf_dump_{host}_{ts}.txt"),
+            format!("xconf_dump_{host}_{ts}.xml"),
+            format!("xstat_dump_{host}_{ts}.txt"),
+            format!("xstat_dump_{host}_{ts}.xml"),
+        ];
+        for n in &names {
+            std::os::unix::fs::symlink(&victim, folder.join(n)).unwrap();
+            let old_tmp = format!(".{n}.tmp.{}", std::process::id());
+            std::os::unix::fs::symlink(&victim, folder.join(old_tmp)).unwrap();
+        }
+        let written = write_all(&root, &Config::default(), &folder, host, ts).unwrap();
+        assert_eq!(written.len(), 4);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        for p in &written {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            assert!(m.file_type().is_file(), "{} is still a link", p.display());
+        }
+    }
 }

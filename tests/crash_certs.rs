@@ -1,0 +1,624 @@
+//! Fault injection over the real `xsh` binary: every multi-file certificate change (Server Upload,
+//! Client Upload, AlsoAsClient, Server Reset, the first start, the single-store upgrade) is killed
+//! at each of its file system calls on the ROOT (`strace -e inject=SYSCALL:signal=KILL:when=N`,
+//! the calls found by tracing one clean run), and after each kill:
+//!
+//! * both stores load through the project's reader (`load_pair`) with key matching certificate,
+//!   and `xagent --check` builds (on a root that was prepared before the change);
+//! * the next `xsh` start completes or rolls back what was cut off: no intent is left, the files
+//!   on disk form matching pairs (public key of the key file = the certificate's), and the pair is
+//!   the one readers saw before the recovery (old stays old, a committed new one becomes durable);
+//! * the audit log says what happened: an applied record for a change that landed, none or a
+//!   rolled-back marker for one that did not;
+//! * `xagent --check` passes and the agent starts (`xagent: ready`).
+//!
+//! The count of kill points per operation is printed (and recorded in RELIABILITY.md).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use xsh::certs::info::{key_matches_cert, parse_pem_certs, parse_pem_key};
+use xsh::certs::pki::{LeafEku, LeafSpec, TestCa};
+use xsh::certs::store::load_pair;
+
+const XSH: &str = env!("CARGO_BIN_EXE_xsh");
+const XAGENT: &str = env!("CARGO_BIN_EXE_xagent");
+const ROLLED_BACK: &str = "rolled back: the certificate change did not land";
+
+/// The file system calls a kill may hit (everything that names a path or an fd).
+const TRACE: &str = "trace=%file,%desc,fsync,fdatasync";
+
+fn say(line: &str) {
+    // Straight to the stream: the counts must show in the test output.
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn xsh(root: &Path, cmd: &str) -> std::process::Output {
+    Command::new(XSH)
+        .arg("--root")
+        .arg(root)
+        .arg("--no-banner")
+        .arg("-c")
+        .arg(cmd)
+        .env_remove("XSH_ROOT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("xsh runs")
+}
+
+fn xsh_ok(root: &Path, cmd: &str) {
+    let o = xsh(root, cmd);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && !out.contains("ERROR"),
+        "{cmd}: {out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    let st = Command::new("cp").arg("-a").arg(from).arg(to).status();
+    assert!(st.is_ok_and(|s| s.success()), "cp -a {}", from.display());
+}
+
+/// Which pair a store holds, by the leaf's DER.
+fn leaf_der(pem: &[u8]) -> Option<Vec<u8>> {
+    parse_pem_certs(pem).ok().map(|c| c[0].as_ref().to_vec())
+}
+
+/// The leaf of each store as the project's reader sees it (through a committed intent), after
+/// checking that its key matches; `None` for a store that does not exist yet.
+fn stores_through_reader(root: &Path, ctx: &str) -> [Option<Vec<u8>>; 2] {
+    let certs = root.join("certs");
+    let mut out = [None, None];
+    for (i, (c, k)) in [
+        ("server.pem", "privkey.pem"),
+        ("client.pem", "clientprivkey.pem"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        // A certificate on disk must load with its key; a store not made yet may be missing.
+        match load_pair(&certs, c, k) {
+            Ok((chain, _)) => out[i] = Some(chain[0].as_ref().to_vec()),
+            Err(e) => assert!(!certs.join(c).exists(), "{ctx}: {c} does not load: {e}"),
+        }
+    }
+    out
+}
+
+/// The leaf of each store as the files on disk hold it, checking the key file's public key is
+/// the certificate's.
+fn stores_on_disk(root: &Path, ctx: &str) -> [Vec<u8>; 2] {
+    let certs = root.join("certs");
+    let mut out: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    for (i, (c, k)) in [
+        ("server.pem", "privkey.pem"),
+        ("client.pem", "clientprivkey.pem"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let cert = std::fs::read(certs.join(c)).unwrap_or_else(|e| panic!("{ctx}: {c}: {e}"));
+        let key = std::fs::read(certs.join(k)).unwrap_or_else(|e| panic!("{ctx}: {k}: {e}"));
+        let chain = parse_pem_certs(&cert).unwrap_or_else(|e| panic!("{ctx}: {c}: {e}"));
+        let key = parse_pem_key(&key).unwrap_or_else(|e| panic!("{ctx}: {k}: {e}"));
+        assert!(
+            key_matches_cert(&chain[0], &key).unwrap(),
+            "{ctx}: the public key of {k} is not the one of {c}"
+        );
+        out[i] = chain[0].as_ref().to_vec();
+    }
+    out
+}
+
+fn audit(root: &Path) -> Vec<Value> {
+    std::fs::read_to_string(root.join("config/audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// `xagent --check` on `root`: exit status and output.
+fn check(root: &Path) -> (bool, String) {
+    let o = Command::new(XAGENT)
+        .arg("--root")
+        .arg(root)
+        .arg("--check")
+        .output()
+        .expect("xagent runs");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// Starts the agent, waits for `xagent: ready` (or its exit), stops it.
+fn agent_starts(root: &Path) -> Result<(), String> {
+    let mut child = Command::new(XAGENT)
+        .arg("--root")
+        .arg(root)
+        .arg("--verbose")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let out = child.stdout.take().expect("piped");
+    let mut seen = String::new();
+    let mut ready = false;
+    for line in BufReader::new(out).lines().map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("xagent: ready") {
+            ready = true;
+            break;
+        }
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    if ready {
+        Ok(())
+    } else {
+        Err(seen)
+    }
+}
+
+/// One multi-file operation under test.
+struct Op {
+    name: &'static str,
+    /// The ROOT as it is before the operation.
+    base: PathBuf,
+    /// The `xsh -c` command that makes the change.
+    cmd: String,
+    /// Audit path of the change's record; `None` for the first start (not audited).
+    audit_path: Option<&'static str>,
+    /// The root is prepared before the change (else the first start or the upgrade).
+    prepared: bool,
+}
+
+/// A prepared root with its own ports and CA 1 trusted; the upload files beside it.
+fn prepared_base(work: &Path) -> PathBuf {
+    let base = work.join("base");
+    xsh_ok(
+        &base,
+        &format!("xConfiguration SIP TLS Port: {}", free_port()),
+    );
+    xsh_ok(
+        &base,
+        &format!("xConfiguration Tunnel Port: {}", free_port()),
+    );
+    let ca = TestCa::private_ca1().unwrap();
+    let ca_file = work.join("upload-ca.pem");
+    std::fs::write(&ca_file, ca.root_pem()).unwrap();
+    xsh_ok(
+        &base,
+        &format!(
+            "xCommand Security Certificates CA Add File: \"{}\"",
+            ca_file.display()
+        ),
+    );
+    base
+}
+
+fn upload_files(work: &Path, cn: &str, eku: LeafEku) -> (PathBuf, PathBuf, Vec<u8>) {
+    let ca = TestCa::private_ca1().unwrap();
+    let l = ca.issue(&LeafSpec::new(cn, eku)).unwrap();
+    let (c, k) = (
+        work.join(format!("upload-{cn}.pem")),
+        work.join(format!("upload-{cn}.key")),
+    );
+    std::fs::write(&c, &l.chain_pem).unwrap();
+    std::fs::write(&k, &l.key_pem).unwrap();
+    (c, k, leaf_der(l.cert_pem.as_bytes()).unwrap())
+}
+
+/// Traces one clean run; returns the kill points: (syscall, its ordinal among that syscall's
+/// calls) for each call that touched the ROOT.
+fn kill_points(op: &Op, run: &Path) -> Vec<(String, usize)> {
+    copy_tree(&op.base, run);
+    let trace = run.with_extension("trace");
+    let st = Command::new("strace")
+        .args(["-f", "-qq", "-y", "-e", TRACE, "-o"])
+        .arg(&trace)
+        .arg(XSH)
+        .arg("--root")
+        .arg(run)
+        .args(["--no-banner", "-c", &op.cmd])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{}: the clean run failed", op.name);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let root = run.display().to_string();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut points = Vec::new();
+    for line in text.lines() {
+        // `PID name(args) = ret`; a resumed call was counted where it started.
+        let Some(call) = line.split_once(' ').map(|(_, c)| c) else {
+            continue;
+        };
+        if call.starts_with("<...") || call.starts_with("+++") || call.starts_with("---") {
+            continue;
+        }
+        let Some(name) = call.split('(').next().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let n = seen.entry(name.to_string()).or_insert(0);
+        *n += 1;
+        let touches = [format!("{root}/"), format!("{root}>"), format!("{root}\"")]
+            .iter()
+            .any(|p| call.contains(p.as_str()));
+        if touches && name != "execve" {
+            points.push((name.to_string(), *n));
+        }
+    }
+    let _ = std::fs::remove_file(&trace);
+    points
+}
+
+/// Kills the operation at every point and checks the invariants; returns a summary line.
+fn run_op(op: &Op, work: &Path) -> String {
+    let run = work.join("run");
+    let points = kill_points(op, &run);
+    assert!(!points.is_empty(), "{}: no kill points traced", op.name);
+    let before = if op.prepared {
+        let [s, c] = stores_on_disk(&op.base, "base");
+        [Some(s), Some(c)]
+    } else {
+        [None, None]
+    };
+    let (mut killed, mut landed, mut kept) = (0, 0, 0);
+    let mut by_call: BTreeMap<&str, usize> = BTreeMap::new();
+    for (call, n) in &points {
+        *by_call.entry(call.as_str()).or_insert(0) += 1;
+        let ctx = format!("{}: kill at {call} #{n}", op.name);
+        copy_tree(&op.base, &run);
+        let st = Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+            .arg(format!("trace={call}"))
+            .arg("-e")
+            .arg(format!("inject={call}:signal=KILL:when={n}"))
+            .arg(XSH)
+            .arg("--root")
+            .arg(&run)
+            .args(["--no-banner", "-c", &op.cmd])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        if st.signal() == Some(9) || st.code() == Some(128 + 9) {
+            killed += 1;
+        }
+        // Readers see whole pairs before anybody recovers.
+        let seen = stores_through_reader(&run, &ctx);
+        if op.prepared {
+            let (ok, out) = check(&run);
+            assert!(ok, "{ctx}: xagent --check before the recovery: {out}");
+        }
+        // The next start completes or rolls back.
+        let o = xsh(&run, "xStatus SystemUnit Product");
+        assert!(
+            o.status.success(),
+            "{ctx}: the next start: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            !run.join("certs/.intent").exists(),
+            "{ctx}: the intent was left"
+        );
+        let after = stores_on_disk(&run, &ctx);
+        for i in 0..2 {
+            if let Some(s) = &seen[i] {
+                assert_eq!(s, &after[i], "{ctx}: store {i} changed in the recovery");
+            }
+        }
+        let changed = after
+            .iter()
+            .zip(&before)
+            .any(|(a, b)| b.as_ref() != Some(a));
+        if changed {
+            landed += 1;
+        } else {
+            kept += 1;
+        }
+        if let Some(path) = op.audit_path {
+            check_audit(&run, path, changed, &ctx);
+        }
+        let (ok, out) = check(&run);
+        assert!(ok, "{ctx}: xagent --check after the recovery: {out}");
+        if let Err(out) = agent_starts(&run) {
+            panic!("{ctx}: the agent does not start: {out}");
+        }
+    }
+    let calls: Vec<String> = by_call.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    let line = format!(
+        "crash_certs: {}: {} kill points ({}), {killed} killed, new state after {landed}, old state after {kept}",
+        op.name,
+        points.len(),
+        calls.join(", ")
+    );
+    say(&line);
+    // Tracing is deterministic here (one thread, same paths): every point is reached.
+    assert!(
+        killed * 100 >= points.len() * 95,
+        "{}: only {killed} of {} kill points were reached",
+        op.name,
+        points.len()
+    );
+    line
+}
+
+/// The audit log agrees with the files: one applied record for a change that landed, none (or
+/// one marked rolled back) for one that did not.
+fn check_audit(root: &Path, path: &str, changed: bool, ctx: &str) {
+    let recs = audit(root);
+    let rolled: Vec<&str> = recs
+        .iter()
+        .filter(|r| r["result"] == ROLLED_BACK)
+        .filter_map(|r| r["change"].as_str())
+        .collect();
+    let live: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["path"] == path)
+        .filter(|r| {
+            r["result"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("applied"))
+        })
+        .filter(|r| !r["change"].as_str().is_some_and(|c| rolled.contains(&c)))
+        .collect();
+    if changed {
+        assert_eq!(
+            live.len(),
+            1,
+            "{ctx}: the change landed; its audit records: {recs:?}"
+        );
+    } else {
+        assert_eq!(
+            live.len(),
+            0,
+            "{ctx}: the change did not land but is audited as applied: {recs:?}"
+        );
+    }
+}
+
+fn have_strace() -> bool {
+    common::require_tool("strace", "-V", "strace")
+}
+
+fn prepared_op(name: &'static str, work: &Path, cmd: String, audit_path: &'static str) -> Op {
+    Op {
+        name,
+        base: work.join("base"),
+        cmd,
+        audit_path: Some(audit_path),
+        prepared: true,
+    }
+}
+
+#[test]
+fn server_upload_survives_a_kill_at_every_call() {
+    if !have_strace() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    prepared_base(d.path());
+    let (c, k, _) = upload_files(d.path(), "crash-server.example", LeafEku::Both);
+    let cmd = format!(
+        "xCommand Security Certificates Server Upload CertificateFile: \"{}\" KeyFile: \"{}\"",
+        c.display(),
+        k.display()
+    );
+    let op = prepared_op(
+        "Server Upload",
+        d.path(),
+        cmd,
+        "Security Certificates Server Upload",
+    );
+    run_op(&op, d.path());
+}
+
+#[test]
+fn client_upload_survives_a_kill_at_every_call() {
+    if !have_strace() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    prepared_base(d.path());
+    let (c, k, _) = upload_files(d.path(), "crash-client.example", LeafEku::ClientAuth);
+    let cmd = format!(
+        "xCommand Security Certificates Client Upload CertificateFile: \"{}\" KeyFile: \"{}\"",
+        c.display(),
+        k.display()
+    );
+    let op = prepared_op(
+        "Client Upload",
+        d.path(),
+        cmd,
+        "Security Certificates Client Upload",
+    );
+    run_op(&op, d.path());
+}
+
+#[test]
+fn also_as_client_upload_survives_a_kill_at_every_call() {
+    if !have_strace() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    prepared_base(d.path());
+    let (c, k, _) = upload_files(d.path(), "crash-both.example", LeafEku::Both);
+    let cmd = format!(
+        "xCommand Security Certificates Server Upload CertificateFile: \"{}\" KeyFile: \"{}\" AlsoAsClient: True",
+        c.display(),
+        k.display()
+    );
+    let op = prepared_op(
+        "Server Upload AlsoAsClient",
+        d.path(),
+        cmd,
+        "Security Certificates Server Upload",
+    );
+    run_op(&op, d.path());
+}
+
+#[test]
+fn server_reset_survives_a_kill_at_every_call() {
+    if !have_strace() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    prepared_base(d.path());
+    let op = prepared_op(
+        "Server Reset",
+        d.path(),
+        "xCommand Security Certificates Server Reset".into(),
+        "Security Certificates Server Reset",
+    );
+    run_op(&op, d.path());
+}
+
+#[test]
+fn first_start_survives_a_kill_at_every_call() {
+    if !have_strace() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let base = prepared_base(d.path());
+    // A root whose configuration exists (the ports) but whose certificates were never made.
+    std::fs::remove_dir_all(base.join("certs")).unwrap();
+    let op = Op {
+        name: "first start",
+        base,
+        cmd: "xStatus SystemUnit Product".into(),
+        audit_path: None,
+        prepared: false,
+    };
+    run_op(&op, d.path());
+}
+
+#[test]
+fn single_store_upgrade_survives_a_kill_at_every_call() {
+    if !have_strace() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let base = prepared_base(d.path());
+    let certs = base.join("certs");
+    for f in ["client.pem", "clientprivkey.pem", "ca.pem"] {
+        std::fs::remove_file(certs.join(f)).unwrap();
+    }
+    std::fs::write(certs.join("server-ssh.pem"), "ssh material\n").unwrap();
+    let op = Op {
+        name: "single-store upgrade",
+        base: base.clone(),
+        cmd: "xStatus SystemUnit Product".into(),
+        audit_path: Some("Security Certificates Migration"),
+        prepared: false,
+    };
+    run_op(&op, d.path());
+}
+
+/// A root left by an older version killed between the client key's and certificate's renames:
+/// a lone `clientprivkey.pem` is no client store, and the next start makes one.
+#[test]
+fn a_lone_client_key_is_not_a_migrated_store() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("root");
+    xsh_ok(&root, "xStatus SystemUnit Product");
+    let certs = root.join("certs");
+    std::fs::remove_file(certs.join("client.pem")).unwrap();
+    std::fs::remove_file(certs.join("ca.pem")).unwrap();
+    xsh_ok(&root, "xStatus SystemUnit Product");
+    let [s, c] = stores_on_disk(&root, "healed");
+    assert_eq!(s, c);
+    assert!(certs.join("ca.pem").exists(), "a root that trusts nothing");
+    let (ok, out) = check(&root);
+    assert!(ok, "{out}");
+}
+
+/// Temp files of a killed writer (some are copies of keys) go at the next start; a live
+/// writer's and anything that is not a regular file stay.
+#[test]
+fn leftover_temp_files_are_cleaned_at_start() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("root");
+    xsh_ok(&root, "xStatus SystemUnit Product");
+    let dead = [
+        root.join("certs/.privkey.pem.tmp.0.1f2e3d4c5b6a7980"),
+        root.join("certs/.server.pem.tmp.0.3"),
+        root.join("config/.xconf.txt.tmp.0"),
+        root.join("certs/generated_csr/.client-privkey.pem.tmp.0.aa"),
+    ];
+    for p in &dead {
+        std::fs::write(p, "leftover").unwrap();
+    }
+    let live = root.join(format!("certs/.privkey.pem.tmp.{}.ab", std::process::id()));
+    std::fs::write(&live, "a writer still at work").unwrap();
+    xsh_ok(&root, "xStatus SystemUnit Product");
+    for p in &dead {
+        assert!(!p.exists(), "{} was left", p.display());
+    }
+    assert!(live.exists());
+    // The agent's start cleans too.
+    std::fs::write(&dead[0], "leftover").unwrap();
+    xsh_ok(
+        &root,
+        &format!("xConfiguration SIP TLS Port: {}", free_port()),
+    );
+    xsh_ok(
+        &root,
+        &format!("xConfiguration Tunnel Port: {}", free_port()),
+    );
+    std::fs::write(&dead[0], "leftover").unwrap();
+    agent_starts(&root).unwrap();
+    assert!(!dead[0].exists());
+}
+
+/// A key file that does not parse is reported under its own name, by the agent's check.
+#[test]
+fn key_faults_name_the_key_file() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("root");
+    xsh_ok(&root, "xStatus SystemUnit Product");
+    std::fs::write(
+        root.join("certs/clientprivkey.pem"),
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n",
+    )
+    .unwrap();
+    let (ok, out) = check(&root);
+    assert!(!ok);
+    let key = root.join("certs/clientprivkey.pem").display().to_string();
+    assert!(out.contains(&format!("xagent: {key}: ")), "{out}");
+    assert!(
+        out.contains("missing section end line '-----END PRIVATE KEY-----'"),
+        "{out}"
+    );
+    assert!(!out.contains("[45, 45"), "{out}");
+}
