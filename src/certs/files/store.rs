@@ -118,8 +118,8 @@ pub fn load_pair(
     let cert_path = dir.join(cert_name);
     let key_path = dir.join(key_name);
     for attempt in 1..=LOAD_ATTEMPTS {
-        let cert_pem = fs::read(&cert_path).map_err(|e| CertError::io("read", &cert_path, e))?;
-        let key_pem = fs::read(&key_path).map_err(|e| CertError::io("read", &key_path, e))?;
+        let cert_pem = crate::bounded::read(&cert_path, crate::bounded::FileKind::Certificate)?;
+        let key_pem = crate::bounded::read(&key_path, crate::bounded::FileKind::Key)?;
         let certs = parse_pem_certs(&cert_pem)?;
         let key = parse_pem_key(&key_pem)?;
         if key_matches_cert(&certs[0], &key)? {
@@ -237,7 +237,12 @@ fn copy_ssh(dir: &Path, report: &mut MigrationReport) -> Result<(), CertError> {
 
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>, CertError> {
     let p = dir.join(name);
-    fs::read(&p).map_err(|e| CertError::io("read", p, e))
+    let kind = if name.ends_with("key.pem") || name.ends_with(".key") {
+        crate::bounded::FileKind::Key
+    } else {
+        crate::bounded::FileKind::Certificate
+    };
+    Ok(crate::bounded::read(&p, kind)?)
 }
 
 fn create_dirs(dir: &Path) -> Result<(), CertError> {
