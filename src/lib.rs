@@ -11,7 +11,7 @@
 //!
 //! | rank | layer | modules | holds |
 //! |------|-------|---------|-------|
-//! | 0 | schema/model | `error`, `schema` | errors as data; the data model read from `xconf/` |
+//! | 0 | schema/model | `error`, `schema`, `bounded` | errors as data; the data model read from `xconf/`; bounded, typed file reads |
 //! | 1 | parse | `parse` | the command language: lines to requests (knows no disk) |
 //! | 2 | configuration store | `store` | `ROOT/config/`: snapshot, transaction, audit |
 //! | 3 | certificates | `certs` | X.509, the EKU policy, verifiers, the files in `ROOT/certs/` |
@@ -28,6 +28,7 @@
 // restore, flushed logs, lock files).
 #![warn(clippy::exit)]
 pub mod agent;
+pub mod bounded;
 pub mod certs;
 pub mod certs_status;
 pub mod cli;

@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ServerSessionMemoryCache;
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 
+use crate::bounded::{self, FileKind};
 use crate::certs::eku::Revocation;
 use crate::certs::store::{
     self as cstore, CA_LIST, CLIENT_CA_CRL, CLIENT_CERT, CLIENT_KEY, POLICY_SERVICES_CRL,
@@ -102,35 +103,45 @@ impl std::fmt::Display for BuildError {
     }
 }
 
-/// The files a generation is built from.
-pub fn watched_files(root: &Path) -> Vec<PathBuf> {
+/// The files a generation is built from, each with its kind (its size limit).
+pub fn watched_files(root: &Path) -> Vec<(PathBuf, FileKind)> {
     let c = root.join("certs");
     vec![
-        root.join("config").join("xconf.txt"),
-        c.join(SERVER_CERT),
-        c.join(SERVER_KEY),
-        c.join(CLIENT_CERT),
-        c.join(CLIENT_KEY),
-        c.join(CA_LIST),
-        c.join(CLIENT_CA_CRL),
-        c.join(POLICY_SERVICES_CRL),
+        (root.join("config").join("xconf.txt"), FileKind::Config),
+        (c.join(SERVER_CERT), FileKind::Certificate),
+        (c.join(SERVER_KEY), FileKind::Key),
+        (c.join(CLIENT_CERT), FileKind::Certificate),
+        (c.join(CLIENT_KEY), FileKind::Key),
+        (c.join(CA_LIST), FileKind::CaList),
+        (c.join(CLIENT_CA_CRL), FileKind::Crl),
+        (c.join(POLICY_SERVICES_CRL), FileKind::Crl),
     ]
 }
 
 /// A hash of the watched files' contents (missing files hash as absent, lengths mixed in so
 /// content cannot slide from one file to the next): SipHash, whole buffers at a time, since a
 /// 1,000-zone `xconf.txt` is 380 KB hashed at every wake-up. Compared only within one process.
+/// A file refused by its bounded read (a FIFO, `/dev/zero`, 100 MB) hashes as its refusal and
+/// its metadata, never its content: a bad file that stays costs a `stat`, not a read.
 pub fn content_hash(root: &Path) -> u64 {
-    use std::hash::Hasher;
+    use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
-    for p in watched_files(root) {
-        match std::fs::read(&p) {
+    for (p, kind) in watched_files(root) {
+        match bounded::read(&p, kind) {
             Ok(bytes) => {
                 h.write_u8(b'+');
                 h.write_usize(bytes.len());
                 h.write(&bytes);
             }
-            Err(_) => h.write_u8(b'-'),
+            Err(e) if e.is_missing() => h.write_u8(b'-'),
+            Err(e) => {
+                h.write_u8(b'!');
+                e.reason().hash(&mut h);
+                if let Ok(m) = std::fs::metadata(&p) {
+                    use std::os::unix::fs::MetadataExt;
+                    (m.ino(), m.len(), m.mtime(), m.mtime_nsec()).hash(&mut h);
+                }
+            }
         }
     }
     h.finish()
@@ -230,20 +241,33 @@ fn err(file: PathBuf, e: impl std::fmt::Display) -> BuildError {
 fn load_config(root: &Path, prev: Option<&Generation>) -> Result<Arc<Config>, BuildError> {
     let store = Store::open(root).map_err(|e| err(root.join("config"), e))?;
     let cfg_path = store.config_path();
+    // Under a running agent a missing file is a fault, not "every default": the listeners would
+    // move to the default ports and the mode go back to On without a word. A deliberate reset is
+    // a file that says so (a comment line and no values); a first start without one uses defaults.
+    if prev.is_some() && !cfg_path.exists() && std::fs::symlink_metadata(&cfg_path).is_err() {
+        return Err(err(
+            cfg_path,
+            "the configuration file is missing; the configuration in force is kept (to reset every value to its default, write a file holding only a comment line, e.g. '# reset')",
+        ));
+    }
     // A plain (non-atomic) save truncates the file before writing it: read in between, an empty
     // file would be a valid configuration of defaults and move the listeners to the default ports.
     // xsh always writes a header, so an empty file after a real configuration is a torn write.
     // Only a short file can be blank: a large one is not read twice for this.
     if prev.is_some_and(|g| g.config_generation > 0)
         && std::fs::metadata(&cfg_path).is_ok_and(|m| m.len() <= 4096)
-        && std::fs::read(&cfg_path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
+        && bounded::read(&cfg_path, FileKind::Config)
+            .is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
     {
         return Err(err(
             cfg_path,
             "the file is empty (a save in progress, or truncated); the configuration in force is kept",
         ));
     }
-    let cfg = store.snapshot().map_err(|e| err(cfg_path.clone(), e))?;
+    let cfg = store.snapshot().map_err(|e| match e {
+        crate::store::StoreError::Read(r) => err(cfg_path.clone(), r.reason()),
+        e => err(cfg_path.clone(), e),
+    })?;
     if let Some(p) = cfg.problems.iter().find(|p| p.is_error) {
         return Err(err(cfg_path, format!("line {}: {}", p.line, p.message)));
     }
@@ -255,10 +279,10 @@ fn load_config(root: &Path, prev: Option<&Generation>) -> Result<Arc<Config>, Bu
 /// CA). A missing file after a non-empty list is an error.
 fn load_anchors(certs: &Path, prev: Option<&Generation>) -> Result<TrustAnchors, BuildError> {
     let ca_path = certs.join(CA_LIST);
-    match std::fs::read(&ca_path) {
+    match bounded::read(&ca_path, FileKind::CaList) {
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(TrustAnchors::empty()),
         Ok(b) => TrustAnchors::from_pem(&b).map_err(|e| err(ca_path, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.is_missing() => {
             if prev.is_some_and(|g| g.ca_count > 0) {
                 return Err(err(
                     ca_path,
@@ -267,7 +291,7 @@ fn load_anchors(certs: &Path, prev: Option<&Generation>) -> Result<TrustAnchors,
             }
             Ok(TrustAnchors::empty())
         }
-        Err(e) => Err(err(ca_path, e)),
+        Err(e) => Err(err(ca_path, e.reason())),
     }
 }
 

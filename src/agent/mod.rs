@@ -111,6 +111,14 @@ pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
     if lock.try_lock().is_err() {
         return Err(StartError::AlreadyRunning(lock_path));
     }
+    // `xagent.lock` is never deleted by an agent, but anyone may delete it: a second agent would
+    // then lock a new file of the same name. The root folder itself cannot go while it holds the
+    // configuration, so its flock is what admits one agent; the file stays for older agents.
+    let root_lock = std::fs::File::open(root)
+        .map_err(|e| StartError::Io(format!("cannot open {}: {e}", root.display())))?;
+    if root_lock.try_lock().is_err() {
+        return Err(StartError::AlreadyRunning(root.to_path_buf()));
+    }
     let first = build(root, 1, None).map_err(StartError::Build)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -129,6 +137,7 @@ pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
         failed_hash: AtomicU64::new(0),
     });
     rt.block_on(main_loop(shared, opts));
+    drop(root_lock);
     drop(lock);
     Ok(())
 }
@@ -272,7 +281,11 @@ async fn reload(shared: &Arc<Shared>, forced: bool, opts: &Options) -> bool {
     let verbose = opts.verbose;
     let prev = shared.current.load_full();
     let root = shared.root.clone();
-    let hash = content_hash(&root);
+    // Off the main loop: reading the watched files is the slow part of a wake-up.
+    let r2 = root.clone();
+    let hash = tokio::task::spawn_blocking(move || content_hash(&r2))
+        .await
+        .unwrap_or(0);
     if !forced && hash == prev.hash {
         clear_stale_error(shared, prev.number);
         return false;

@@ -81,6 +81,10 @@ pub enum StoreError {
     },
     /// A compare-and-swap found another generation current than the one it was based on.
     Conflict { expected: u64, current: u64 },
+    /// `xconf.txt` was refused before it was read (a link, not a regular file, too large).
+    Read(crate::bounded::ReadError),
+    /// The generation counter is at its end: a change would wrap it to 0. Nothing was written.
+    GenerationExhausted { current: u64 },
 }
 
 impl std::fmt::Display for StoreError {
@@ -92,6 +96,11 @@ impl std::fmt::Display for StoreError {
             StoreError::Conflict { expected, current } => write!(
                 f,
                 "the configuration changed meanwhile (generation {current}, expected {expected})"
+            ),
+            StoreError::Read(e) => write!(f, "{e}"),
+            StoreError::GenerationExhausted { current } => write!(
+                f,
+                "the configuration generation is at its end ({current}); a change would wrap it to 0, so nothing was written"
             ),
         }
     }
@@ -204,10 +213,11 @@ impl Store {
 
     fn read_bytes(&self) -> Result<Vec<u8>, StoreError> {
         let p = self.config_path();
-        match fs::read(&p) {
+        match crate::bounded::read(&p, crate::bounded::FileKind::Config) {
             Ok(b) => Ok(b),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err(&p, "read")(e)),
+            Err(e) if e.is_missing() => Ok(Vec::new()),
+            Err(crate::bounded::ReadError::Io { op, source, .. }) => Err(io_err(&p, op)(source)),
+            Err(e) => Err(StoreError::Read(e)),
         }
     }
 
@@ -366,15 +376,20 @@ impl Store {
         // A writer killed after its audit records but before its rename left records for a
         // generation that never became current: mark them rolled back and never reuse the number.
         // A file without its header (written by hand) continues after the audit log instead.
-        let mut next = cfg.generation + 1;
+        let exhausted = |current| StoreError::GenerationExhausted { current };
+        let mut next = cfg
+            .generation
+            .checked_add(1)
+            .ok_or(exhausted(cfg.generation))?;
         if let Some(g) =
             audit::last_applied_generation(&self.audit_path(), &self.tail_path(), cfg.generation)
         {
             if g > cfg.generation {
+                // Checked before the rollback record: a refused change writes nothing.
+                next = g.checked_add(1).ok_or(exhausted(g))?;
                 if cfg.generation_known {
                     self.append_rollback(g)?;
                 }
-                next = g + 1;
             }
         }
         cfg.generation = next;

@@ -37,7 +37,7 @@ pub fn intermediate_anchor_note(subject: &str) -> String {
 /// The current list as DER, in file order (empty when missing).
 pub fn read(root: &Path) -> Result<Vec<CertificateDer<'static>>, OpError> {
     let p = certs_dir(root).join(CA_LIST);
-    match std::fs::read(&p) {
+    match crate::bounded::read(&p, crate::bounded::FileKind::CaList) {
         Ok(b) => match parse_pem_certs(&b) {
             Ok(v) => Ok(v),
             Err(CertError::NoCertificates) => Ok(Vec::new()),
@@ -46,8 +46,8 @@ pub fn read(root: &Path) -> Result<Vec<CertificateDer<'static>>, OpError> {
                 source: e,
             }),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(CertError::io("read", p, e).into()),
+        Err(e) if e.is_missing() => Ok(Vec::new()),
+        Err(e) => Err(CertError::from(e).into()),
     }
 }
 
@@ -221,10 +221,10 @@ pub fn load_ca_list(
     root: &std::path::Path,
 ) -> Result<Option<TrustAnchors>, crate::certs::x509::error::CertError> {
     let p = crate::certs::files::store::certs_dir(root).join(crate::certs::files::store::CA_LIST);
-    let bytes = match std::fs::read(&p) {
+    let bytes = match crate::bounded::read(&p, crate::bounded::FileKind::CaList) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(crate::certs::x509::error::CertError::io("read", p, e)),
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     match TrustAnchors::from_pem(&bytes) {
         Ok(a) => Ok(Some(a)),

@@ -65,10 +65,10 @@ fn read_file(
     name: &str,
 ) -> Result<Vec<CertificateRevocationListDer<'static>>, OpError> {
     let p = certs_dir(root).join(name);
-    match std::fs::read(&p) {
+    match crate::bounded::read(&p, crate::bounded::FileKind::Crl) {
         Ok(b) => parse_all(&b).map_err(|e| OpError::Crl(format!("{}: {e}", p.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(CertError::io("read", p, e).into()),
+        Err(e) if e.is_missing() => Ok(Vec::new()),
+        Err(e) => Err(CertError::from(e).into()),
     }
 }
 

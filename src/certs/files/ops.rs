@@ -124,7 +124,11 @@ pub enum OpError {
     /// A CRL whose issuer is not in the trusted CA list, or whose signature that CA does not verify.
     CrlNotTrusted(String),
     /// A file named by a parameter is larger than any certificate file can be.
-    TooLarge { path: PathBuf, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        limit: u64,
+        what: &'static str,
+    },
     /// A selection (CA fingerprint/subject, pending CSR) found nothing.
     NotFound(String),
     /// A parameter combination or value that cannot work.
@@ -184,10 +188,11 @@ impl fmt::Display for OpError {
                 f,
                 "certificate '{subject}' (serial {serial}) is revoked by the installed CRL {crl}"
             ),
-            OpError::TooLarge { path, limit } => write!(
+            OpError::TooLarge { path, limit, what } => write!(
                 f,
-                "file {} is larger than {limit} bytes, the limit for certificate, key, CA list and CRL files",
-                path.display()
+                "file {} is larger than {limit} bytes ({}), the limit for a {what}",
+                path.display(),
+                crate::bounded::human(*limit)
             ),
             OpError::Crl(m) | OpError::CrlNotTrusted(m) | OpError::NotFound(m) | OpError::Invalid(m) => f.write_str(m),
             OpError::Store(e) => write!(f, "{e}"),
@@ -224,29 +229,23 @@ pub fn lock(root: &Path) -> Result<FolderLock, OpError> {
     Ok(FolderLock { _file: file })
 }
 
-/// The largest file a parameter may name (the shell's limit for a pasted body): a PEM bundle of
-/// a few hundred CAs fits, `/dev/zero` does not hang the session.
-pub const MAX_PARAM_FILE: u64 = 1024 * 1024;
-
-/// Read a file named by a parameter, at most [`MAX_PARAM_FILE`] bytes.
-pub fn read_param_file(path: &str) -> Result<Vec<u8>, OpError> {
-    use std::io::Read;
-    let unreadable = |source| OpError::ReadFile {
-        path: PathBuf::from(path),
-        source,
-    };
-    let file = File::open(path).map_err(unreadable)?;
-    let mut buf = Vec::new();
-    file.take(MAX_PARAM_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(unreadable)?;
-    if buf.len() as u64 > MAX_PARAM_FILE {
-        return Err(OpError::TooLarge {
-            path: PathBuf::from(path),
-            limit: MAX_PARAM_FILE,
-        });
-    }
-    Ok(buf)
+/// Read a file named by a parameter: a regular file (a link is followed and its target
+/// checked) of at most the limit of its kind ([`crate::bounded::LIMITS`]), so `/dev/zero` or a
+/// FIFO is refused at once instead of hanging the session.
+pub fn read_param_file(path: &str, kind: crate::bounded::FileKind) -> Result<Vec<u8>, OpError> {
+    use crate::bounded::ReadError;
+    crate::bounded::read(std::path::Path::new(path), kind).map_err(|e| match e {
+        ReadError::TooLarge { path, kind, .. } => OpError::TooLarge {
+            path,
+            limit: kind.limit().bytes,
+            what: kind.limit().what,
+        },
+        ReadError::Io { path, source, .. } => OpError::ReadFile { path, source },
+        e => OpError::ReadFile {
+            path: e.path().to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.reason()),
+        },
+    })
 }
 
 /// The certificate chain of a store as it is on disk, `Ok(None)` when the file is missing.
@@ -255,13 +254,13 @@ pub fn read_store_chain(
     store: StoreKind,
 ) -> Result<Option<Vec<CertificateDer<'static>>>, OpError> {
     let p = certs_dir(root).join(store.cert_file());
-    match std::fs::read(&p) {
+    match crate::bounded::read(&p, crate::bounded::FileKind::Certificate) {
         Ok(b) => parse_pem_certs(&b).map(Some).map_err(|e| OpError::Input {
             what: format!("{} store certificate {}", store.word(), p.display()),
             source: e,
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(OpError::Store(CertError::io("read", p, e))),
+        Err(e) if e.is_missing() => Ok(None),
+        Err(e) => Err(OpError::Store(e.into())),
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::bounded::FileKind;
 use crate::certs::files::default_cert;
 use crate::certs::files::journal::{self, Audit, FileChange};
 use crate::certs::x509::error::CertError;
@@ -135,8 +136,8 @@ pub fn load_pair(
     };
     for attempt in 1..=LOAD_ATTEMPTS {
         let view = journal::committed_view(dir);
-        let cert_pem = read_through(&view, dir, cert_name).map_err(at(&cert_path))?;
-        let key_pem = read_through(&view, dir, key_name).map_err(at(&key_path))?;
+        let cert_pem = read_through(&view, dir, cert_name, FileKind::Certificate).map_err(at(&cert_path))?;
+        let key_pem = read_through(&view, dir, key_name, FileKind::Key).map_err(at(&key_path))?;
         let certs = parse_pem_certs(&cert_pem).map_err(at(&cert_path))?;
         let key = parse_pem_key(&key_pem).map_err(at(&key_path))?;
         if key_matches_cert(&certs[0], &key).map_err(at(&key_path))? {
@@ -160,6 +161,7 @@ fn read_through(
     view: &std::collections::HashMap<String, Option<Vec<u8>>>,
     dir: &Path,
     name: &str,
+    kind: FileKind,
 ) -> Result<Vec<u8>, CertError> {
     let p = dir.join(name);
     match view.get(name) {
@@ -169,7 +171,7 @@ fn read_through(
             p,
             std::io::Error::from(std::io::ErrorKind::NotFound),
         )),
-        None => fs::read(&p).map_err(|e| CertError::io("read", p, e)),
+        None => Ok(crate::bounded::read(&p, kind)?),
     }
 }
 
@@ -337,7 +339,12 @@ fn is_self_signed(pem: &[u8]) -> bool {
 
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>, CertError> {
     let p = dir.join(name);
-    fs::read(&p).map_err(|e| CertError::io("read", p, e))
+    let kind = if name.ends_with("key.pem") || name.ends_with(".key") {
+        crate::bounded::FileKind::Key
+    } else {
+        crate::bounded::FileKind::Certificate
+    };
+    Ok(crate::bounded::read(&p, kind)?)
 }
 
 fn create_dirs(dir: &Path) -> Result<(), CertError> {

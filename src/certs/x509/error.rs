@@ -36,6 +36,8 @@ pub enum CertError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file was refused before it was read: not a regular file, too large, a planted link.
+    Read(crate::bounded::ReadError),
     /// Generating a certificate or key failed.
     Generate(String),
     /// Building a rustls verifier failed.
@@ -55,6 +57,7 @@ impl CertError {
             CertError::BadTrustAnchor { .. } => "bad-trust-anchor",
             CertError::KeyMismatch { .. } => "key-mismatch",
             CertError::Io { .. } => "io",
+            CertError::Read(_) => "unreadable-file",
             CertError::Generate(_) => "generate",
             CertError::Verifier(_) => "verifier",
         }
@@ -98,6 +101,7 @@ impl fmt::Display for CertError {
             CertError::Io { op, path, source } => {
                 write!(f, "cannot {op} {}: {source}", path.display())
             }
+            CertError::Read(e) => write!(f, "{e}"),
             CertError::Generate(d) => write!(f, "certificate generation failed: {d}"),
             CertError::Verifier(d) => write!(f, "cannot build certificate verifier: {d}"),
         }
@@ -108,6 +112,7 @@ impl std::error::Error for CertError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CertError::Io { source, .. } => Some(source),
+            CertError::Read(e) => Some(e),
             _ => None,
         }
     }
@@ -143,6 +148,18 @@ pub fn pem_error_text(e: &rustls_pki_types::pem::Error) -> String {
         E::Io(io) => format!("cannot read the input: {io}"),
         E::NoItemsFound => "no items found".into(),
         other => other.to_string().to_lowercase(),
+    }
+}
+
+impl From<crate::bounded::ReadError> for CertError {
+    /// An I/O failure stays [`CertError::Io`] (same words as before bounded reads existed).
+    fn from(e: crate::bounded::ReadError) -> Self {
+        match e {
+            crate::bounded::ReadError::Io { path, op, source } => {
+                CertError::Io { op, path, source }
+            }
+            e => CertError::Read(e),
+        }
     }
 }
 

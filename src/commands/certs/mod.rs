@@ -127,7 +127,7 @@ impl Cx<'_, '_> {
     /// PEM text from the parameter `file_param`, else the body.
     fn pem_input(&self, file_param: &str, body: Option<String>) -> Result<Vec<u8>, OpError> {
         if let Some(f) = self.p(file_param) {
-            return ops::read_param_file(f);
+            return ops::read_param_file(f, param_file_kind(self.name, file_param));
         }
         match body {
             Some(b) if !b.trim().is_empty() => Ok(b.into_bytes()),
@@ -146,7 +146,10 @@ impl Cx<'_, '_> {
             Ok::<_, OpError>(UploadInput {
                 store,
                 cert_pem: self.pem_input("CertificateFile", body)?,
-                key_pem: self.p("KeyFile").map(ops::read_param_file).transpose()?,
+                key_pem: self
+                    .p("KeyFile")
+                    .map(|f| ops::read_param_file(f, crate::bounded::FileKind::Key))
+                    .transpose()?,
                 also_as_client: also,
             })
         })()
@@ -255,8 +258,9 @@ impl Cx<'_, '_> {
             .is_some_and(|v| v.eq_ignore_ascii_case("pem"));
         let p = files::certs_dir(root).join(store.cert_file());
         if pem_format {
-            let text =
-                std::fs::read_to_string(&p).map_err(|e| self.fail(CertError::io("read", &p, e)))?;
+            let bytes = crate::bounded::read(&p, crate::bounded::FileKind::Certificate)
+                .map_err(|e| self.fail(CertError::from(e)))?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             return Ok(ok(
                 self.name,
                 vec![Item::leaf("Store", store.name()), Item::leaf("PEM", text)],
@@ -611,5 +615,16 @@ impl Cx<'_, '_> {
             ));
         }
         Ok(ok(self.name, f))
+    }
+}
+
+/// The kind (and so the size limit) of a file named by `param` of command `name`.
+fn param_file_kind(name: &str, param: &str) -> crate::bounded::FileKind {
+    use crate::bounded::FileKind;
+    match (name, param) {
+        (_, "KeyFile") => FileKind::Key,
+        (n, "File") if n.contains("CRL") => FileKind::Crl,
+        (n, "File") if n.contains(" CA ") => FileKind::CaList,
+        _ => FileKind::Certificate,
     }
 }
