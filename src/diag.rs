@@ -17,7 +17,8 @@ use crate::error::ShellError;
 use crate::store::Config;
 
 /// The commands answered here.
-pub const HANDLERS: &[Entry] = &[Entry::new("DiagnosticLogging Collect", collect_command)];
+pub const HANDLERS: &[Entry] =
+    &[Entry::new("DiagnosticLogging Collect", collect_command).admin_only()];
 
 /// `xCommand DiagnosticLogging Collect Folder: ...`: the bundle, and the names inside it.
 fn collect_command(call: Call) -> Result<CommandResult, ShellError> {

@@ -16,7 +16,7 @@ use crate::render::{terminal, xml, DocKind};
 use crate::store::Config;
 
 /// The commands answered here: they write rendered documents, so they sit above the renderers.
-pub const HANDLERS: &[Entry] = &[Entry::new("SystemUnit Dump", system_unit_dump)];
+pub const HANDLERS: &[Entry] = &[Entry::new("SystemUnit Dump", system_unit_dump).admin_only()];
 
 /// `xCommand SystemUnit Dump Folder: ...`: the four dumps, written into the folder.
 fn system_unit_dump(call: Call) -> Result<CommandResult, ShellError> {

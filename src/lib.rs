@@ -12,6 +12,7 @@
 //! | rank | layer | modules | holds |
 //! |------|-------|---------|-------|
 //! | 0 | schema/model | `error`, `schema`, `bounded` | errors as data; the data model read from `xconf/`; bounded, typed file reads |
+//! | 0 | text | `peer_text` | text from peers, sanitised once where it enters |
 //! | 1 | parse | `parse` | the command language: lines to requests (knows no disk) |
 //! | 2 | configuration store | `store` | `ROOT/config/`: snapshot, transaction, audit |
 //! | 3 | certificates | `certs` | X.509, the EKU policy, verifiers, the files in `ROOT/certs/` |
@@ -38,6 +39,7 @@ pub mod dump;
 pub mod engine;
 pub mod error;
 pub mod parse;
+pub mod peer_text;
 pub mod render;
 pub mod root;
 pub mod schema;

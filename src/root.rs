@@ -2,6 +2,10 @@
 //! process left (completed or rolled back), the default self-signed certificate of a first start,
 //! and the upgrade from the single-store layout (recorded in the audit log). Cheap when there is nothing to do, because
 //! every shell start runs it.
+//!
+//! The folders a start creates get the modes of [`FOLDER_MODES`] set explicitly, whatever the
+//! umask of whoever started first (`contrib/README.md` says why each); folders that exist are
+//! left as the administrator made them.
 
 use std::path::{Path, PathBuf};
 
@@ -20,14 +24,51 @@ pub fn resolve(flag: Option<PathBuf>) -> PathBuf {
     .unwrap_or_else(|| PathBuf::from("/var/lib/xsh"))
 }
 
+/// The root's folders and the modes a start gives them when it creates them: shared ones
+/// group-writable with setgid (new files keep the folder's group, the admins' and the agent's);
+/// `history/` sticky and world-writable, for each user's own `history/<uid>/` (0700).
+pub const FOLDER_MODES: &[(&str, u32)] = &[
+    ("", 0o2775),
+    ("config", 0o2775),
+    ("certs", 0o2775),
+    ("certs/generated_csr", 0o2775),
+    ("status", 0o2775),
+    ("history", 0o1777),
+];
+
+/// Creates the folders of [`FOLDER_MODES`] that are missing, each with its mode set by
+/// `chmod` after `mkdir` (the umask only narrows `mkdir`'s mode).
+pub fn create_folders(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    for (rel, mode) in FOLDER_MODES {
+        let p = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(rel)
+        };
+        if p.is_dir() {
+            continue;
+        }
+        if let Some(parent) = p.parent().filter(|_| rel.is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        match std::fs::create_dir(&p) {
+            Ok(()) => std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))
+                .map_err(|e| format!("cannot set the mode of {}: {e}", p.display()))?,
+            // Another start made it meanwhile: its mode is that start's business.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", p.display())),
+        }
+    }
+    Ok(())
+}
+
 /// Creates what a root needs. Returns notes worth showing (migration, default certificate,
 /// a certificate change cut off by a kill and completed or rolled back now).
 pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
+    create_folders(root)?;
     let store = Store::open(root).map_err(|e| e.to_string())?;
-    for dir in ["status", "certs"] {
-        let p = root.join(dir);
-        std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-    }
     let certs = root.join("certs");
     // Writers killed between their create and their rename left temp files (some hold keys).
     for dir in [

@@ -62,6 +62,7 @@ impl Xsh {
             .env_clear()
             .env("HOME", self.dir.path())
             .env("TERM", "dumb")
+            // The audit user is the real uid's name (never $USER): redacted as [USER].
             .env("USER", "snapuser")
             .stdin(Stdio::from(fs::File::open(&stdin_path).unwrap()))
             .stdout(Stdio::piped())
@@ -116,6 +117,7 @@ fn redact(s: &str, root: &Path) -> String {
         ("Time", "[TIME]"),
         ("Session", "[SESSION]"),
         ("AdminGroup", "[GROUP]"),
+        ("User", "[USER]"),
     ] {
         s = redact_field(&s, key, with);
     }

@@ -262,6 +262,7 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
         }
         Ok(Err(e)) => {
             let (reason, kind_of, cert) = refusal(outcome.as_ref(), &e);
+            let reason = crate::peer_text::PeerText::new(&reason).into_string();
             let text = format!("peer={peer} {cert} reason=\"{reason}\"");
             st.reject(kind_of, text);
             shared.report.handshake(&Record {

@@ -238,7 +238,12 @@ fn alert_meaning(a: AlertDescription) -> Option<&'static str> {
     })
 }
 
+/// Sanitised: a TLS library's error text can quote what the peer sent (its certificate's names).
 fn explain(err: &Failure, gen: &Generation) -> String {
+    crate::peer_text::PeerText::new(&explain_raw(err, gen)).into_string()
+}
+
+fn explain_raw(err: &Failure, gen: &Generation) -> String {
     match err {
         Failure::Tls(rustls::Error::AlertReceived(a)) => match alert_meaning(*a) {
             Some(why) => format!(
@@ -411,7 +416,8 @@ async fn read_line<S: tokio::io::AsyncRead + Unpin>(
         Ok(Ok(_)) if !line.ends_with('\n') && line.len() >= MAX_LINE => Err(Failure::Other(
             format!("the peer's answer line is longer than {MAX_LINE} bytes"),
         )),
-        Ok(Ok(_)) => Ok(line.trim_end().to_string()),
+        // The first text from the peer: sanitised here, before any status or log holds it.
+        Ok(Ok(_)) => Ok(crate::peer_text::PeerText::new(line.trim_end()).into_string()),
     }
 }
 

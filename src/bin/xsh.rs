@@ -71,10 +71,13 @@ fn main() -> ExitCode {
     let opts = run_options(&args, editor);
     // Under ForceCommand the client's command arrives in SSH_ORIGINAL_COMMAND; `tsh`/`xsh` alone
     // (what automation libraries exec) means an ordinary session.
+    // Bytes, not `String`: a command that is not UTF-8 must reach the reader, which answers it
+    // with E002 and ERROR, rather than be dropped (`env::var` fails on it) or panic.
     let command = args
         .command
         .clone()
-        .or_else(|| std::env::var("SSH_ORIGINAL_COMMAND").ok());
+        .or_else(|| std::env::var_os("SSH_ORIGINAL_COMMAND"))
+        .map(std::os::unix::ffi::OsStringExt::into_vec);
     let agent = if args.quickstart.is_some() {
         start_agent(&root)
     } else {
@@ -150,8 +153,11 @@ fn dump(args: &XshArgs, session: &Session, root: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn is_session_word(c: &str) -> bool {
-    let t = c.trim();
+fn is_session_word(c: &[u8]) -> bool {
+    let Ok(t) = std::str::from_utf8(c) else {
+        return false;
+    };
+    let t = t.trim();
     t.is_empty() || t == "tsh" || t == "xsh" || t.ends_with("/tsh") || t.ends_with("/xsh")
 }
 

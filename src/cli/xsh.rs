@@ -93,8 +93,10 @@ pub struct XshArgs {
     pub root: Option<PathBuf>,
 
     /// Run COMMAND (one request per line) instead of a session, then exit; no banner.
-    #[arg(short = 'c', value_name = "COMMAND")]
-    pub command: Option<String>,
+    // Raw bytes: a line that is not UTF-8 gets the shell's E002 error like any other bad line,
+    // not clap's usage error.
+    #[arg(short = 'c', value_name = "COMMAND", value_parser = clap::builder::OsStringValueParser::new())]
+    pub command: Option<std::ffi::OsString>,
 
     /// Stop at the first command that fails (the rest of the input is not run).
     #[arg(long)]

@@ -241,6 +241,23 @@ pub(super) fn command(
         .area(Area::Command)
         .path(words.iter().map(|w| (*w).to_string()).collect()));
     };
+    if entry.admin_only && ctx.read_only() {
+        let _ =
+            engine
+                .store
+                .audit_refused(&ctx.who, &format!("xCommand {path}"), "", "read-only role");
+        return Err(ShellError::new(
+            Code::PermissionDenied,
+            0,
+            format!(
+                "user '{}' has a read-only role; xCommand {path} is for the admin role",
+                ctx.who.user
+            ),
+        )
+        .expected("membership of the admin group")
+        .area(Area::Command)
+        .path(words.iter().map(|w| (*w).to_string()).collect()));
+    }
     (entry.run)(Call {
         root: &engine.root,
         store: &engine.store,

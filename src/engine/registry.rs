@@ -47,6 +47,9 @@ pub struct Entry {
     /// The command changes the configuration (so, in a batch, it succeeds only once the batch's
     /// transaction is durable).
     pub writes_config: bool,
+    /// Only a read-write role may run it, although it changes no configuration: it writes
+    /// files where the caller says (a dump, a bundle) holding what the caller may not see.
+    pub admin_only: bool,
 }
 
 impl Entry {
@@ -55,6 +58,15 @@ impl Entry {
             path,
             run,
             writes_config: false,
+            admin_only: false,
+        }
+    }
+
+    /// The same entry, refused (and audited) for a read-only role.
+    pub const fn admin_only(self) -> Entry {
+        Entry {
+            admin_only: true,
+            ..self
         }
     }
 

@@ -1,9 +1,17 @@
 //! Terminal output, server dialect: `*c` lines, nested `*s` blocks, `*r` results, `*h` help, and
 //! the terminator as the last line. Values of whole lines (PEM) in results and status print in
 //! the multi-line form ([`is_block`]); XML and JSON keep them one string, escaped by the format.
+//! Every value and message is written through [`visible`]: a control character that reached a
+//! reply (a peer's certificate name, an error text) shows as `\x1b`, never as itself.
 
-use super::{quote, CommandResult, Item};
+use super::{CommandResult, Item};
 use crate::error::{Area, Code, ShellError};
+use crate::peer_text::visible;
+
+/// A quoted value for the terminal: control characters escaped, then the quoting rule.
+fn quote(v: &str) -> String {
+    super::quote(&visible(v, false))
+}
 
 /// `*c xConfiguration <path>: "<value>"` for every leaf under `items`.
 pub fn config(items: &[Item], out: &mut String) {
@@ -20,7 +28,7 @@ fn config_item(it: &Item, prefix: &mut String, out: &mut String) {
             out.push(' ');
             out.push_str(name);
             out.push_str(": ");
-            super::quote_into(value, out);
+            super::quote_into(&visible(value, false), out);
             out.push('\n');
         }
         Item::Node {
@@ -76,7 +84,7 @@ fn nested(it: &Item, indent: usize, out: &mut String) {
         Item::Leaf { name, value, .. } if is_block(value) => {
             out.push_str(name);
             out.push_str(":\n");
-            out.push_str(value);
+            out.push_str(&visible(value, true));
             out.push_str(".\n");
         }
         Item::Leaf { name, value, .. } => {
@@ -135,10 +143,15 @@ pub fn error(e: &ShellError, result_id_tag: Option<&str>, command_name: Option<&
     let mut out = String::new();
     result_id(result_id_tag, &mut out);
     let detail = {
-        let mut d = format!("*e {} column {}: {}", e.code.as_str(), e.column, e.message);
+        let mut d = format!(
+            "*e {} column {}: {}",
+            e.code.as_str(),
+            e.column,
+            visible(&e.message, false)
+        );
         if let Some(x) = &e.expected {
             d.push_str("; expected ");
-            d.push_str(x);
+            d.push_str(&visible(x, false));
         }
         d.push('\n');
         d

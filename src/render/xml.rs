@@ -5,9 +5,13 @@ use std::collections::BTreeMap;
 
 use super::{CommandResult, DocKind, Item};
 use crate::error::ShellError;
+use crate::peer_text::visible;
 use crate::schema::{Tree, ValueSpace, PRODUCT, VERSION, XML_NS};
 
-/// Escapes text and attribute values.
+/// Escapes text and attribute values. Characters XML 1.0 forbids (C0 but for tab, newline and
+/// carriage return; U+FFFE, U+FFFF), and the other controls a terminal would act on when the
+/// document is printed, are written as visible `\x1b`-style text first ([`visible`]), so
+/// the document is always well-formed.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     esc_into(s, &mut o);
@@ -16,11 +20,12 @@ pub fn esc(s: &str) -> String {
 
 /// Appends `s` escaped to `o` (most values need no escaping: one copy then).
 fn esc_into(s: &str, o: &mut String) {
+    let s = visible(s, true);
     if !s
         .bytes()
         .any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\''))
     {
-        o.push_str(s);
+        o.push_str(&s);
         return;
     }
     for c in s.chars() {

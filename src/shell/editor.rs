@@ -11,7 +11,6 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -152,16 +151,6 @@ impl ConditionalEventHandler for Activity {
     }
 }
 
-fn history_path(session: &Session) -> PathBuf {
-    let user: String = session
-        .who
-        .user
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    session.root().join("history").join(format!("{user}.txt"))
-}
-
 type LineEditor = Editor<XHelper, rustyline::history::DefaultHistory>;
 
 /// What the editor's handlers share with the loop.
@@ -299,18 +288,27 @@ pub fn run(session: &mut Session, opts: &RunOptions) -> bool {
             session.registrations.clone(),
         );
     }
-    let hist = history_path(session);
-    if let Some(dir) = hist.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let _ = ed.load_history(&hist);
+    // History is a convenience: a session without it (a planted link, a folder of someone
+    // else's) says why once and goes on.
+    let mut hist = match super::history::open_history(session.root(), nix::unistd::getuid()) {
+        Ok((h, lines)) => {
+            for l in &lines {
+                let _ = ed.add_history_entry(l.as_str());
+            }
+            Some(h)
+        }
+        Err(e) => {
+            eprintln!("xsh: no history for this session: {e}");
+            None
+        }
+    };
     super::run::quiet_tty();
     let mut out = io::stdout();
     if opts.banner {
         let _ = out.write_all(session.banner().as_bytes());
         let _ = out.flush();
     }
-    let all_ok = editor_loop(session, opts, &sh, &mut ed, &hist, &mut out);
+    let all_ok = editor_loop(session, opts, &sh, &mut ed, hist.as_mut(), &mut out);
     super::run::restore_tty();
     all_ok
 }
@@ -322,7 +320,7 @@ fn editor_loop(
     opts: &RunOptions,
     sh: &Shared,
     ed: &mut LineEditor,
-    hist: &std::path::Path,
+    mut hist: Option<&mut super::history::History>,
     out: &mut io::Stdout,
 ) -> bool {
     let prompt = opts.prompt.clone().unwrap_or_default();
@@ -354,7 +352,9 @@ fn editor_loop(
         }
         let _ = ed.add_history_entry(line.as_str());
         // Appended now, so a dropped connection keeps every line but the one running.
-        let _ = ed.append_history(hist);
+        if let Some(h) = hist.as_deref_mut() {
+            let _ = h.append(&line);
+        }
         let mut inc = match check_bytes(line.as_bytes()) {
             Ok(t) => parse_text_line(t),
             Err(e) => super::Incoming {

@@ -9,6 +9,7 @@
 
 pub mod editor;
 pub mod feedback;
+pub mod history;
 pub mod input;
 pub mod role;
 pub mod run;

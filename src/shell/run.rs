@@ -189,9 +189,10 @@ pub(super) fn start_idle_watchdog(
     });
 }
 
-/// Runs `-c` text: each line a request, no banner. Returns success.
-pub fn run_command(session: &mut Session, text: &str, opts: &RunOptions) -> bool {
-    let mut src = Source::new(BufReader::new(text.as_bytes()));
+/// Runs `-c` text: each line a request, no banner. Returns success. Bytes, so a line that is
+/// not UTF-8 is answered with E002 like one read from a pipe.
+pub fn run_command(session: &mut Session, text: &[u8], opts: &RunOptions) -> bool {
+    let mut src = Source::new(BufReader::new(text));
     run_stream(session, &mut src, opts, false)
 }
 

@@ -45,21 +45,21 @@ pub struct Who {
 }
 
 impl Who {
-    /// The current process's user, SSH client address and pid.
+    /// The current process's user, SSH client address and pid. The user is the name of the
+    /// real uid (`getuid`), never `$USER`/`$LOGNAME`, which any caller can set; the
+    /// environment only supplies the address (`SSH_CONNECTION`), which sshd sets.
     pub fn current() -> Who {
-        let user = std::env::var("USER")
+        let uid = nix::unistd::getuid();
+        let user = nix::unistd::User::from_uid(uid)
             .ok()
-            .filter(|u| !u.is_empty())
-            .or_else(|| {
-                nix::unistd::User::from_uid(nix::unistd::getuid())
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-            })
-            .unwrap_or_else(|| format!("uid{}", nix::unistd::getuid()));
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_else(|| format!("uid{uid}"));
         let from = std::env::var("SSH_CONNECTION")
             .ok()
             .and_then(|s| s.split_whitespace().next().map(str::to_string))
+            // Only an address: anything else in the variable is not recorded.
+            .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
             .unwrap_or_else(|| "local".into());
         Who {
             user,

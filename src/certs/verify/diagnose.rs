@@ -113,7 +113,7 @@ fn find_by_time<'a>(
     use x509_parser::prelude::FromDer;
     certs.find_map(|c| {
         let (_, x) = x509_parser::certificate::X509Certificate::from_der(c.as_ref()).ok()?;
-        pred(&x).then(|| x.subject().to_string())
+        pred(&x).then(|| crate::peer_text::PeerText::new(&x.subject().to_string()).into_string())
     })
 }
 
@@ -164,7 +164,7 @@ fn failing_intermediate(
             Some((
                 x.subject().as_raw().to_vec(),
                 x.issuer().as_raw().to_vec(),
-                x.subject().to_string(),
+                crate::peer_text::PeerText::new(&x.subject().to_string()).into_string(),
                 refusal,
             ))
         })

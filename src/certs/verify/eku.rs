@@ -383,7 +383,7 @@ pub fn check_presented(
     if anchors.is_empty() {
         return Err(EkuError::NoTrustAnchors);
     }
-    let leaf_subject = || presented.map(|p| p.subject.clone()).unwrap_or_default();
+    let leaf_subject = || presented.map(|p| p.subject.to_string()).unwrap_or_default();
     let effective = role.effective_mode(mode);
     let ee = EndEntityCert::try_from(end_entity).map_err(|e| EkuError::BadEncoding {
         detail: format!("client certificate: {e:?}"),

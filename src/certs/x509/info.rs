@@ -19,8 +19,16 @@ use crate::certs::policy::{Eku, Ekus};
 pub use crate::certs::policy::{OID_ANY_EKU, OID_CLIENT_AUTH, OID_SERVER_AUTH};
 use crate::certs::x509::anchors::TrustAnchors;
 use crate::certs::x509::error::CertError;
+use crate::peer_text::PeerText;
 
-/// A decoded certificate, ready for `show decoded` and status output.
+/// A name read from a certificate, sanitised where it enters ([`PeerText`]): any certificate may
+/// have come from a peer, and its names end up on terminals and in documents.
+fn name_text(s: impl std::fmt::Display) -> String {
+    PeerText::new(&s.to_string()).into_string()
+}
+
+/// A decoded certificate, ready for `show decoded` and status output. Subject, issuer and names
+/// are sanitised as [`PeerText`] when decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertInfo {
     /// Subject, e.g. `CN=edge.example.com, O=Example`.
@@ -55,8 +63,8 @@ pub struct CertInfo {
 pub struct Presented {
     /// Colon-separated upper-case hex, as [`CertInfo::serial`].
     pub serial: String,
-    pub subject: String,
-    pub issuer: String,
+    pub subject: PeerText,
+    pub issuer: PeerText,
     pub ekus: Ekus,
 }
 
@@ -69,8 +77,8 @@ impl Presented {
         })?;
         Ok(Presented {
             serial: colon_hex(x.raw_serial()),
-            subject: x.subject().to_string(),
-            issuer: x.issuer().to_string(),
+            subject: PeerText::new(&x.subject().to_string()),
+            issuer: PeerText::new(&x.issuer().to_string()),
             ekus: ekus_of(&x)?,
         })
     }
@@ -151,12 +159,17 @@ pub fn decode(cert: &CertificateDer<'_>, now: UnixTime) -> Result<CertInfo, Cert
     let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
     let days_left = (not_after.unix_timestamp() - now_secs).div_euclid(86_400);
     let sans = match x.subject_alternative_name() {
-        Ok(Some(ext)) => ext.value.general_names.iter().map(general_name).collect(),
+        Ok(Some(ext)) => ext
+            .value
+            .general_names
+            .iter()
+            .map(|g| name_text(general_name(g)))
+            .collect(),
         _ => Vec::new(),
     };
     Ok(CertInfo {
-        subject: x.subject().to_string(),
-        issuer: x.issuer().to_string(),
+        subject: name_text(x.subject()),
+        issuer: name_text(x.issuer()),
         serial: colon_hex(x.raw_serial()),
         not_before: rfc3339(not_before),
         not_after: rfc3339(not_after),
@@ -190,7 +203,7 @@ pub fn ekus(cert: &[u8]) -> Result<Ekus, CertError> {
 pub fn subject_name(cert: &[u8]) -> Option<String> {
     X509Certificate::from_der(cert)
         .ok()
-        .map(|(_, x)| x.subject().to_string())
+        .map(|(_, x)| name_text(x.subject()))
 }
 
 /// Format a Unix time as RFC 3339 UTC (`2026-11-26T10:00:00Z`).
