@@ -16,7 +16,7 @@
 //! | 1 | parse | `parse` | the command language: lines to requests (knows no disk) |
 //! | 2 | configuration store | `store` | `ROOT/config/`: snapshot, transaction, audit |
 //! | 3 | certificates | `certs` | X.509, the EKU policy, verifiers, the files in `ROOT/certs/` |
-//! | 4 | certificates | `certs_status` | what the certificate files say in the status tree |
+//! | 4 | certificates | `certs_status`, `probe` | what the certificate files say in the status tree; the partner probe (a TLS client handshake per identity, its verdict and records) |
 //! | 5 | status | `status` | the status tree's values: agent snapshot, configuration, certificates |
 //! | 6 | engine | `engine`, `root` | a request + a context to a typed reply; preparing a ROOT |
 //! | 7 | commands | `commands` | the engine's command handlers |
@@ -40,6 +40,7 @@ pub mod engine;
 pub mod error;
 pub mod parse;
 pub mod peer_text;
+pub mod probe;
 pub mod render;
 pub mod root;
 pub mod schema;

@@ -133,6 +133,9 @@ pub fn collect_at(root: &Path, cfg: &Config, only: Option<NodeId>) -> BTreeMap<K
         for (w, v) in crate::certs_status::collect(root) {
             put(&w, v);
         }
+        for (w, v) in crate::probe::record::status_values(root) {
+            put(&w, v);
+        }
     }
     m
 }

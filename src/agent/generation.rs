@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::ServerSessionMemoryCache;
-use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+use rustls::{ClientConfig, ServerConfig};
 
 use crate::bounded::{self, FileKind};
 use crate::certs::eku::Revocation;
@@ -148,7 +148,7 @@ pub fn content_hash(root: &Path) -> u64 {
 }
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    crate::certs::verify::client::provider()
 }
 
 fn serial_of(chain: &[CertificateDer<'_>]) -> (String, crate::certs::Ekus) {
@@ -332,21 +332,17 @@ fn server_config(
     Ok(Arc::new(c))
 }
 
-/// A client config presenting the client store, checking peers with `verifier`.
+/// A client config presenting the client store, checking peers with `verifier`: the one
+/// outbound client config ([`crate::certs::verify::client`]), which the probe builds too.
 fn client_config(
     certs: &Path,
     verifier: Arc<dyn ServerCertVerifier>,
     chain: &[CertificateDer<'static>],
     key: &PrivateKeyDer<'static>,
 ) -> Result<Arc<ClientConfig>, BuildError> {
-    let c = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| err(certs.join(CLIENT_CERT), e))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(chain.to_vec(), key.clone_key())
-        .map_err(|e| err(certs.join(CLIENT_CERT), e))?;
-    Ok(Arc::new(c))
+    crate::certs::verify::client::client_config(verifier, Some((chain, key)), &[])
+        .map(Arc::new)
+        .map_err(|e| err(certs.join(CLIENT_CERT), e))
 }
 
 /// Builds a generation from the files of `root`. `prev` is the generation in force: a `ca.pem`
@@ -397,7 +393,7 @@ pub fn build(
     };
     let client_unverified = client_config(
         &certs,
-        Arc::new(AcceptAnyServer),
+        Arc::new(crate::certs::verify::client::AcceptAnyServer),
         &client_chain,
         &client_key,
     )?;
@@ -428,46 +424,6 @@ pub fn build(
         hash,
         outbound,
     })
-}
-
-/// Zone `TLS Verify Mode: Off`: the peer's certificate is not checked (signatures still are).
-#[derive(Debug)]
-struct AcceptAnyServer;
-
-/// Signatures are checked with the same algorithms as the EKU verifier (no provider per call).
-impl ServerCertVerifier for AcceptAnyServer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &crate::certs::eku::ALGORITHMS)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &crate::certs::eku::ALGORITHMS)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        crate::certs::eku::ALGORITHMS.supported_schemes()
-    }
 }
 
 #[cfg(test)]

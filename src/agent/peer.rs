@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use rustls::{AlertDescription, ClientConfig};
+use rustls::AlertDescription;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -315,45 +315,6 @@ async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, Failure> {
     }))
 }
 
-/// Wraps the client store's certificate resolver: rustls asks it only when the peer requests a
-/// certificate, so `sent` says whether this check presented the client store in a handshake.
-#[derive(Debug)]
-struct Presenting {
-    inner: Arc<dyn rustls::client::ResolvesClientCert>,
-    sent: Arc<AtomicBool>,
-}
-
-impl rustls::client::ResolvesClientCert for Presenting {
-    fn resolve(
-        &self,
-        root_hint_subjects: &[&[u8]],
-        sigschemes: &[rustls::SignatureScheme],
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        let key = self.inner.resolve(root_hint_subjects, sigschemes);
-        if key.is_some() {
-            self.sent.store(true, Ordering::Relaxed);
-        }
-        key
-    }
-
-    fn has_certs(&self) -> bool {
-        self.inner.has_certs()
-    }
-}
-
-/// The generation's client config for this check: no resumption (a check proves the peer
-/// accepts the client store now, and every check is a full handshake), and `sent` set when the
-/// client store's certificate goes out.
-fn check_config(base: &Arc<ClientConfig>, sent: &Arc<AtomicBool>) -> Arc<ClientConfig> {
-    let mut c = (**base).clone();
-    c.resumption = rustls::client::Resumption::disabled();
-    c.client_auth_cert_resolver = Arc::new(Presenting {
-        inner: base.client_auth_cert_resolver.clone(),
-        sent: sent.clone(),
-    });
-    Arc::new(c)
-}
-
 async fn connect(
     gen: &Generation,
     z: &ZoneSpec,
@@ -380,7 +341,8 @@ async fn connect(
     let _ = tcp.set_nodelay(true);
     let tls = tokio::time::timeout(
         IO_TIMEOUT,
-        TlsConnector::from(check_config(base, sent)).connect(server_name, tcp),
+        TlsConnector::from(crate::certs::verify::client::check_config(base, sent))
+            .connect(server_name, tcp),
     )
     .await
     .map_err(|_| Failure::TimedOut {

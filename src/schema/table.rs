@@ -120,6 +120,18 @@ fn ident(i: &str) -> IResult<&str, &str> {
     take_while1(|c: char| c.is_ascii_alphanumeric() || c == '_').parse(i)
 }
 
+/// A word of an enum value space: an ident, or idents joined by single dots (`1.2`).
+fn enum_word(i: &str) -> IResult<&str, String> {
+    let (mut i, first) = ident(i)?;
+    let mut w = first.to_string();
+    while let Ok((rest, (_, part))) = (char('.'), ident).parse(i) {
+        w.push('.');
+        w.push_str(part);
+        i = rest;
+    }
+    Ok((i, w))
+}
+
 fn number(i: &str) -> IResult<&str, i64> {
     map_res(
         (opt(char('-')), digit1),
@@ -170,11 +182,11 @@ pub fn value_space(i: &str) -> IResult<&str, ValueSpace> {
                 .map(|(i, _)| (i, ValueSpace::AnyInt))
         },
         |i| {
-            let (i, first) = ident(i)?;
-            let mut words = vec![first.to_string()];
+            let (i, first) = enum_word(i)?;
+            let mut words = vec![first];
             let mut i = i;
-            while let Ok((rest, (_, w))) = (char('/'), ident).parse(i) {
-                words.push(w.to_string());
+            while let Ok((rest, (_, w))) = (char('/'), enum_word).parse(i) {
+                words.push(w);
                 i = rest;
             }
             if words.len() == 1 && words[0] == "S" {

@@ -8,4 +8,5 @@
 pub mod anchors;
 pub mod error;
 pub mod info;
+pub mod names;
 pub mod pemenc;

@@ -9,6 +9,7 @@ use rustls_pki_types::UnixTime;
 
 mod errors;
 mod fields;
+pub mod probe;
 
 use self::errors::{Failure, Missing};
 use self::fields::{ca_fields, cert_fields, crl_fields, csr_fields, trust_fields, warnings};
@@ -68,6 +69,7 @@ pub const HANDLERS: &[Entry] = &[
     Entry::new("Security Certificates EkuReadiness", |c| {
         with(c, |cx, _| cx.readiness())
     }),
+    Entry::new("Security Certificates Probe", probe::run),
 ];
 
 /// Runs `f` on the call's context and its body.
