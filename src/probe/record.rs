@@ -152,8 +152,8 @@ pub fn log_handshakes(root: &Path, r: &Report) -> std::io::Result<()> {
         .map(|c| {
             Presented {
                 serial: c.serial.clone(),
-                subject: c.subject.clone(),
-                issuer: c.issuer.clone(),
+                subject: crate::peer_text::PeerText::new(&c.subject),
+                issuer: crate::peer_text::PeerText::new(&c.issuer),
                 ekus: c.ekus.clone(),
             }
             .describe()
