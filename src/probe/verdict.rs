@@ -94,6 +94,10 @@ fn trust_clause(r: &Report) -> Option<String> {
         PeerTrust::NotVerified(why) => Some(format!(
             "this node does not trust the partner's certificate ({why}): a zone with TLS Verify Mode On fails until its CA is in the trusted CA list (Condition 3)"
         )),
+        PeerTrust::WrongName(why) => Some(format!(
+            "the partner's certificate is not valid for {} ({why}): a zone with TLS Verify Mode On and that Subject Name fails; use a name the certificate holds",
+            r.spec.server_name.as_deref().unwrap_or("the name given")
+        )),
         PeerTrust::NoCaList => Some(
             "this node trusts no CA, so the partner's certificate cannot be verified (add its CA to the trusted CA list)".to_string(),
         ),
