@@ -27,6 +27,8 @@ pub const ALERT_WAIT: Duration = Duration::from_millis(500);
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest SIP status line read.
 const MAX_LINE: usize = 8192;
+/// Characters of the status line kept in the reply.
+const MAX_STATUS: usize = 256;
 
 /// What one handshake learned besides its outcome.
 #[derive(Debug, Clone, Default)]
@@ -263,7 +265,13 @@ fn sip_options(
         }
     }
     let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
-    let status = String::from_utf8_lossy(&line[..end]).trim_end().to_string();
+    // Peer text: control characters never reach a terminal, and a status line is short.
+    let status: String = String::from_utf8_lossy(&line[..end])
+        .trim_end()
+        .chars()
+        .take(MAX_STATUS)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect();
     seen.sip_status = Some(status.clone());
     Ok(super::Evidence::SipAnswer(status))
 }
