@@ -465,6 +465,42 @@ fn a_peer_that_closes_without_alert_and_one_that_never_answers() {
         redact(&probe_text(&q, "Terminal", port, "Present: Client"), port)
     );
 
+    // Completes the handshake (rustls, no client certificate asked), then closes without a
+    // close_notify or an alert: "closed after Finished", never "accepted".
+    let pki = Pki::new();
+    let leaf = pki.issue(true, "closer.example", LeafEku::Both);
+    let chain = xsh::certs::info::parse_pem_certs(leaf.leaf.chain_pem.as_bytes()).unwrap();
+    let key = xsh::certs::info::parse_pem_key(leaf.leaf.key_pem.as_bytes()).unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap(),
+    );
+    let after = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = after.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut tcp in after.incoming().flatten() {
+            let mut conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut tcp).is_err() {
+                    break;
+                }
+            }
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    let d = probe_json(&q, port, "Present: None");
+    assert_eq!(r(&d, "Identity 1 Outcome"), "Closed", "{d}");
+    assert!(
+        r(&d, "Verdict").contains("closed the connection after Finished without an alert"),
+        "{d}"
+    );
+
     // Accepts and never answers: the probe comes back with the timeout outcome.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();

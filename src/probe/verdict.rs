@@ -144,7 +144,7 @@ fn others(r: &Report, main: Identity) -> String {
 
 /// The main clause: what the partner did with the first identity that reached it.
 fn client_clause(r: &Report, main: &Attempt) -> String {
-    if r.requested == Requested::No {
+    if r.requested == Requested::No && matches!(main.outcome, Outcome::Accepted(_)) {
         return "the partner requests no client certificate: it accepts any TLS client, so whether it checks clientAuth cannot be learned here, and a zone to it does not depend on the client store".into();
     }
     let what = main.identity.text();
