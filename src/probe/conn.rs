@@ -286,3 +286,60 @@ fn send(conn: &mut ClientConnection, tcp: &mut TcpStream, request: &str) -> Resu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::AlertDescription as A;
+    use std::io::{Error, ErrorKind as K};
+
+    /// Failures are typed by the rustls variant inside the I/O error and by its kind, and an
+    /// alert is a refusal whose time is where it arrived; text that looks like an alert is not.
+    #[test]
+    fn alerts_are_refusals_by_where_they_arrive() {
+        let alert = Error::new(K::InvalidData, rustls::Error::AlertReceived(A::UnknownCA));
+        let f = classify(&alert, Stage::Handshake);
+        assert_eq!(f, Failure::Tls(rustls::Error::AlertReceived(A::UnknownCA)));
+        assert_eq!(
+            refusal_or(f, When::During),
+            Outcome::Refused {
+                alert: A::UnknownCA,
+                when: When::During
+            }
+        );
+        let look_alike = Error::other("received fatal alert: UnknownCA");
+        assert_eq!(
+            classify(&look_alike, Stage::Answer),
+            Failure::Io(Stage::Answer, K::Other)
+        );
+        assert_eq!(
+            refusal_or(Failure::Closed(Stage::Answer), When::After),
+            Outcome::ClosedAfter
+        );
+        assert_eq!(
+            refusal_or(Failure::Closed(Stage::Handshake), When::During),
+            Outcome::Failed(Failure::Closed(Stage::Handshake))
+        );
+        assert_eq!(
+            classify(&Error::from(K::WouldBlock), Stage::Handshake),
+            Failure::TimedOut(Stage::Handshake)
+        );
+        assert_eq!(
+            classify(&Error::from(K::ConnectionReset), Stage::Answer),
+            Failure::Reset(Stage::Answer)
+        );
+    }
+
+    /// `.invalid` is refused without a lookup; an IP literal is used as is.
+    #[test]
+    fn invalid_names_are_not_looked_up() {
+        assert_eq!(
+            resolve("partner.invalid", 5061),
+            Err(Failure::Unresolved("partner.invalid".into()))
+        );
+        assert_eq!(
+            resolve("127.0.0.1", 5061),
+            Ok(vec!["127.0.0.1:5061".parse().unwrap()])
+        );
+    }
+}
