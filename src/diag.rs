@@ -91,6 +91,12 @@ pub fn contents(root: &Path, cfg: &Config, host: &str, ts: &str) -> Vec<(String,
             format!("handshakes_{host}_{ts}.log"),
             tail(&read(status.join("handshakes.log")), 5000),
         ),
+        // The last partner probe per address (bounded by the probe room; its handshakes are
+        // in the handshake log above).
+        (
+            format!("probes_{host}_{ts}.json"),
+            read(crate::probe::record::path(root)),
+        ),
     ];
     // A certificate file is public, but a store someone filled by hand could hold a key too.
     for (_, bytes) in files.iter_mut() {

@@ -82,6 +82,7 @@ fn bundle_holds_exactly_the_listed_files_and_no_key() {
         "xstat_dump_{}.xml",
         "loggingsnapshot_{}.txt",
         "handshakes_{}.log",
+        "probes_{}.json",
     ]
     .iter()
     .map(|p| p.replace("{}", &format!("core-1_{ts}")))

@@ -27,6 +27,8 @@ pub const ALERT_WAIT: Duration = Duration::from_millis(500);
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest SIP status line read.
 const MAX_LINE: usize = 8192;
+/// Characters of the status line kept in the reply.
+const MAX_STATUS: usize = 256;
 
 /// What one handshake learned besides its outcome.
 #[derive(Debug, Clone, Default)]
@@ -263,7 +265,13 @@ fn sip_options(
         }
     }
     let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
-    let status = String::from_utf8_lossy(&line[..end]).trim_end().to_string();
+    // Peer text: control characters never reach a terminal, and a status line is short.
+    let status: String = String::from_utf8_lossy(&line[..end])
+        .trim_end()
+        .chars()
+        .take(MAX_STATUS)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect();
     seen.sip_status = Some(status.clone());
     Ok(super::Evidence::SipAnswer(status))
 }
@@ -277,4 +285,61 @@ fn send(conn: &mut ClientConnection, tcp: &mut TcpStream, request: &str) -> Resu
             .map_err(|e| classify(&e, Stage::Answer))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::AlertDescription as A;
+    use std::io::{Error, ErrorKind as K};
+
+    /// Failures are typed by the rustls variant inside the I/O error and by its kind, and an
+    /// alert is a refusal whose time is where it arrived; text that looks like an alert is not.
+    #[test]
+    fn alerts_are_refusals_by_where_they_arrive() {
+        let alert = Error::new(K::InvalidData, rustls::Error::AlertReceived(A::UnknownCA));
+        let f = classify(&alert, Stage::Handshake);
+        assert_eq!(f, Failure::Tls(rustls::Error::AlertReceived(A::UnknownCA)));
+        assert_eq!(
+            refusal_or(f, When::During),
+            Outcome::Refused {
+                alert: A::UnknownCA,
+                when: When::During
+            }
+        );
+        let look_alike = Error::other("received fatal alert: UnknownCA");
+        assert_eq!(
+            classify(&look_alike, Stage::Answer),
+            Failure::Io(Stage::Answer, K::Other)
+        );
+        assert_eq!(
+            refusal_or(Failure::Closed(Stage::Answer), When::After),
+            Outcome::ClosedAfter
+        );
+        assert_eq!(
+            refusal_or(Failure::Closed(Stage::Handshake), When::During),
+            Outcome::Failed(Failure::Closed(Stage::Handshake))
+        );
+        assert_eq!(
+            classify(&Error::from(K::WouldBlock), Stage::Handshake),
+            Failure::TimedOut(Stage::Handshake)
+        );
+        assert_eq!(
+            classify(&Error::from(K::ConnectionReset), Stage::Answer),
+            Failure::Reset(Stage::Answer)
+        );
+    }
+
+    /// `.invalid` is refused without a lookup; an IP literal is used as is.
+    #[test]
+    fn invalid_names_are_not_looked_up() {
+        assert_eq!(
+            resolve("partner.invalid", 5061),
+            Err(Failure::Unresolved("partner.invalid".into()))
+        );
+        assert_eq!(
+            resolve("127.0.0.1", 5061),
+            Ok(vec!["127.0.0.1:5061".parse().unwrap()])
+        );
+    }
 }

@@ -375,6 +375,8 @@ pub enum PeerTrust {
         name_checked: bool,
     },
     NotVerified(String),
+    /// The chain verifies but the certificate does not hold the ServerName given.
+    WrongName(String),
     /// This node trusts no CA (no `ca.pem`).
     NoCaList,
     /// No certificate arrived.

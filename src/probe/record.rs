@@ -52,6 +52,9 @@ pub fn trust_text(t: &PeerTrust) -> String {
             name_checked: false,
         } => "True (chain; no ServerName given, name not checked)".into(),
         PeerTrust::NotVerified(why) => format!("False: {why}"),
+        PeerTrust::WrongName(why) => {
+            format!("False (the chain verifies; the name does not): {why}")
+        }
         PeerTrust::NoCaList => "False: this node trusts no CA".into(),
         PeerTrust::NotSeen => "Unknown: no certificate arrived".into(),
     }

@@ -56,6 +56,12 @@ impl ServerCertVerifier for Judging {
                     )) if !self.name_given => PeerTrust::Verified {
                         name_checked: false,
                     },
+                    Err(
+                        e @ rustls::Error::InvalidCertificate(
+                            CertificateError::NotValidForName
+                            | CertificateError::NotValidForNameContext { .. },
+                        ),
+                    ) => PeerTrust::WrongName(e.to_string()),
                     Err(e) => PeerTrust::NotVerified(e.to_string()),
                 }
             }

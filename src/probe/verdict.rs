@@ -94,6 +94,10 @@ fn trust_clause(r: &Report) -> Option<String> {
         PeerTrust::NotVerified(why) => Some(format!(
             "this node does not trust the partner's certificate ({why}): a zone with TLS Verify Mode On fails until its CA is in the trusted CA list (Condition 3)"
         )),
+        PeerTrust::WrongName(why) => Some(format!(
+            "the partner's certificate is not valid for {} ({why}): a zone with TLS Verify Mode On and that Subject Name fails; use a name the certificate holds",
+            r.spec.server_name.as_deref().unwrap_or("the name given")
+        )),
         PeerTrust::NoCaList => Some(
             "this node trusts no CA, so the partner's certificate cannot be verified (add its CA to the trusted CA list)".to_string(),
         ),
@@ -140,7 +144,7 @@ fn others(r: &Report, main: Identity) -> String {
 
 /// The main clause: what the partner did with the first identity that reached it.
 fn client_clause(r: &Report, main: &Attempt) -> String {
-    if r.requested == Requested::No {
+    if r.requested == Requested::No && matches!(main.outcome, Outcome::Accepted(_)) {
         return "the partner requests no client certificate: it accepts any TLS client, so whether it checks clientAuth cannot be learned here, and a zone to it does not depend on the client store".into();
     }
     let what = main.identity.text();
@@ -195,5 +199,151 @@ fn client_clause(r: &Report, main: &Attempt) -> String {
         ),
         Outcome::Failed(f) => format!("the probe with {what} failed: {f}{tail}"),
         Outcome::NotTried(why) => format!("{what} was not tried: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::policy::{decide, EkuMode, Ekus, Role};
+    use crate::probe::{Evidence, Failure, Present, Protocol, Spec, Stage, TlsVersion, When};
+
+    fn offered(ekus: &[Eku]) -> Offered {
+        let e = Ekus::Listed(ekus.to_vec());
+        let leaf = crate::certs::CertInfo {
+            subject: "CN=me".into(),
+            issuer: "CN=CA".into(),
+            serial: "01".into(),
+            not_before: String::new(),
+            not_after: String::new(),
+            days_left: 1,
+            sans: vec![],
+            key_type: String::new(),
+            ekus: e.clone(),
+            sha256_fingerprint: String::new(),
+            is_self_signed: false,
+            is_ca: false,
+        };
+        Offered {
+            leaf,
+            issuers: vec!["CN=CA".into()],
+            policy_on: decide(Role::InboundClient, EkuMode::On, [&e]),
+            policy_off: decide(Role::InboundClient, EkuMode::Off, [&e]),
+        }
+    }
+
+    fn report(client: Offered, outcome: Outcome, requested: Requested) -> Report {
+        let mut r = Report {
+            spec: Spec {
+                address: "127.0.0.1".into(),
+                port: 5061,
+                server_name: None,
+                present: Present::Client,
+                protocol: Protocol::Sip,
+                version: TlsVersion::Any,
+            },
+            time: String::new(),
+            version: Some("TLSv1.3".into()),
+            cipher: None,
+            chain: vec![],
+            trust: PeerTrust::Verified {
+                name_checked: false,
+            },
+            server_policy: Some(Ok(())),
+            requested,
+            attempts: vec![Attempt {
+                identity: Identity::ClientStore,
+                offered: Some(client),
+                sent: true,
+                outcome,
+                sip_status: None,
+                reached: true,
+            }],
+            verdict: String::new(),
+        };
+        r.verdict = verdict(&r);
+        r
+    }
+
+    fn asked(names: &[&str]) -> Requested {
+        Requested::Yes {
+            ca_names: names.iter().map(|s| s.to_string()).collect(),
+            schemes: vec![],
+        }
+    }
+
+    /// Each cause gets its sentence, chosen by alert variant and the policy's judgement.
+    #[test]
+    fn verdicts_name_the_cause() {
+        let server_only = || offered(&[Eku::ServerAuth]);
+        let refused = |a| Outcome::Refused {
+            alert: a,
+            when: When::After,
+        };
+        let r = report(
+            server_only(),
+            refused(A::UnsupportedCertificate),
+            asked(&["CN=CA"]),
+        );
+        assert!(r.verdict.starts_with("the partner enforces clientAuth: it refused the serverAuth-only client store certificate (alert unsupported_certificate (43) after Finished"), "{}", r.verdict);
+        assert!(r.verdict.contains("Condition 2.1"));
+        // A generic refusal of a serverAuth-only chain is the EKU too; of a clientAuth one not.
+        let r = report(server_only(), refused(A::BadCertificate), asked(&[]));
+        assert!(
+            r.verdict.starts_with("the partner enforces clientAuth"),
+            "{}",
+            r.verdict
+        );
+        let r = report(
+            offered(&[Eku::ClientAuth]),
+            refused(A::BadCertificate),
+            asked(&[]),
+        );
+        assert!(
+            r.verdict
+                .starts_with("the partner refused the client store"),
+            "{}",
+            r.verdict
+        );
+        let r = report(
+            server_only(),
+            Outcome::Accepted(Evidence::SipAnswer("SIP/2.0 200 OK".into())),
+            asked(&[]),
+        );
+        assert!(r.verdict.contains("Test case 2"), "{}", r.verdict);
+        let r = report(
+            offered(&[Eku::ClientAuth]),
+            refused(A::UnknownCA),
+            asked(&["CN=Other"]),
+        );
+        assert!(
+            r.verdict
+                .contains("(its issuer is not among the CA names the partner lists)"),
+            "{}",
+            r.verdict
+        );
+        assert!(r.verdict.contains("Condition 3"));
+        let r = report(
+            server_only(),
+            Outcome::Accepted(Evidence::Data(1)),
+            Requested::No,
+        );
+        assert!(
+            r.verdict
+                .starts_with("the partner requests no client certificate"),
+            "{}",
+            r.verdict
+        );
+        let mut r = report(
+            server_only(),
+            Outcome::Failed(Failure::TimedOut(Stage::Handshake)),
+            Requested::Unknown,
+        );
+        r.attempts[0].reached = false;
+        assert!(
+            verdict(&r).starts_with("the partner could not be probed"),
+            "{}",
+            verdict(&r)
+        );
     }
 }
