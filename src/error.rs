@@ -248,6 +248,13 @@ impl ShellError {
         }
     }
 
+    /// The column a reply shows: `None` for a command failure that no character of the line
+    /// caused (a certificate that is expired, a file that does not parse), where "0" would read
+    /// as a place.
+    pub fn shown_column(&self) -> Option<usize> {
+        (self.column > 0 || self.area != Area::Command).then_some(self.column)
+    }
+
     pub fn hint(mut self, h: impl Into<String>) -> Self {
         self.hint = Some(h.into());
         self

@@ -80,6 +80,59 @@ fn quickstart_runs_the_agent_for_the_session() {
     assert!(String::from_utf8_lossy(&after.stdout).contains("Running: \"False\""));
 }
 
+/// `Logging Level` reaches the quick start's agent (issue 10 item 11): at Debug, the per-zone
+/// check line (a debug-level event) appears in its log, `ROOT/status/xagent.out`. Polled to a
+/// deadline, no timing asserted.
+#[test]
+fn logging_level_applies_to_the_quickstart_agent() {
+    let exe = env!("CARGO_BIN_EXE_xsh");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("xsh-root");
+    let (sip, tunnel, closed) = (free_port(), free_port(), free_port());
+    let st = Command::new(exe)
+        .arg("--root")
+        .arg(&root)
+        .arg("-c")
+        .arg(format!(
+            "xConfiguration SIP TLS Port: {sip}\nxConfiguration Tunnel Port: {tunnel}\n\
+             xConfiguration Agent StatusInterval: 1\nxConfiguration Logging Level: Debug\n\
+             xConfiguration Zones Zone 1 Neighbor Peer 1 Address: \"127.0.0.1\"\n\
+             xConfiguration Zones Zone 1 Neighbor SIP Port: {closed}"
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut child = Command::new(exe)
+        .arg("--quickstart")
+        .arg(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = root.join("status").join("xagent.out");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("zone: zone 1 checked") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("zone: zone 1 checked") && text.contains("DEBUG"),
+        "the quick start's agent logs at the configured Debug level:\n{text}"
+    );
+}
+
 /// A piped session (as automation runs it) on `root`.
 fn piped(root: &Path, input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xsh"))

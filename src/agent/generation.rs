@@ -22,12 +22,15 @@ use crate::certs::{decode, EkuClientVerifier, EkuMode, TrustAnchors};
 use crate::schema::values::{AllowDeny, NeighborTraversalClientTraversalServer as ZoneType, OnOff};
 use crate::store::{Config, Store};
 
-/// An outbound peer (a zone of type Neighbor or TraversalClient with an address).
+/// A zone the agent reports: a Neighbor or TraversalClient zone with at least one peer address
+/// (its outbound peers), or a TraversalServer zone (no peers: it would wait for its client).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ZoneSpec {
     pub id: u32,
     pub name: String,
-    pub address: String,
+    pub kind: ZoneType,
+    /// `(Peer index, address)` of each peer of the type's sub-tree that has an address.
+    pub peers: Vec<(u8, String)>,
     pub port: u16,
     pub tunnel_port: u16,
     pub verify: bool,
@@ -173,19 +176,28 @@ fn eku_mode(cfg: &Config) -> EkuMode {
     }
 }
 
-/// The outbound peers: zones of type Neighbor or TraversalClient that have an address.
+/// The zones the agent reports (see [`ZoneSpec`]): each peer of the zone's own type's
+/// sub-tree that has an address is checked; the other types' sub-trees are ignored.
 fn zone_specs(cfg: &Config) -> Vec<ZoneSpec> {
+    const PEERS: u8 = 6;
     cfg.zones()
         .zone_instances()
         .filter_map(|z| {
-            // Peers 2..6 are stored and shown, but only Peer 1 is checked (one check per zone).
-            let (address, port, tunnel_port, verify_on, subject) = match z.r#type() {
-                ZoneType::TraversalServer => return None,
+            let kind = z.r#type();
+            let (peers, port, tunnel_port, verify_on, subject) = match kind {
+                ZoneType::TraversalServer => {
+                    let t = z.traversal_server();
+                    let v = t.sip().tls().verify();
+                    (Vec::new(), t.sip().port(), 0, v.mode(), v.subject().name())
+                }
                 ZoneType::Neighbor => {
                     let t = z.neighbor();
                     let v = t.sip().tls().verify();
+                    let peers = (1..=PEERS)
+                        .map(|i| (i, t.peer(u32::from(i)).address().to_string()))
+                        .collect::<Vec<_>>();
                     (
-                        t.peer(1).address(),
+                        peers,
                         t.sip().port(),
                         t.tunnel().port(),
                         v.mode(),
@@ -195,8 +207,11 @@ fn zone_specs(cfg: &Config) -> Vec<ZoneSpec> {
                 ZoneType::TraversalClient => {
                     let t = z.traversal_client();
                     let v = t.sip().tls().verify();
+                    let peers = (1..=PEERS)
+                        .map(|i| (i, t.peer(u32::from(i)).address().to_string()))
+                        .collect::<Vec<_>>();
                     (
-                        t.peer(1).address(),
+                        peers,
                         t.sip().port(),
                         t.tunnel().port(),
                         v.mode(),
@@ -204,13 +219,16 @@ fn zone_specs(cfg: &Config) -> Vec<ZoneSpec> {
                     )
                 }
             };
-            if address.is_empty() {
+            let peers: Vec<(u8, String)> =
+                peers.into_iter().filter(|(_, a)| !a.is_empty()).collect();
+            if peers.is_empty() && kind != ZoneType::TraversalServer {
                 return None;
             }
             Some(ZoneSpec {
                 id: z.id(),
                 name: z.name().to_string(),
-                address: address.to_string(),
+                kind,
+                peers,
                 port,
                 tunnel_port,
                 verify: verify_on == OnOff::On,
@@ -485,21 +503,33 @@ mod tests {
         assert_eq!(g.max_connections, 10_000);
         assert_eq!(g.handshake_timeout, Duration::from_secs(10));
         assert_eq!(g.status_interval, Duration::from_secs(5));
-        assert_eq!(
-            g.zones.len(),
-            900,
-            "TraversalServer zones are not outbound peers"
+        assert_eq!(g.zones.len(), 1000);
+        let servers: Vec<_> = g
+            .zones
+            .iter()
+            .filter(|z| z.kind == ZoneType::TraversalServer)
+            .collect();
+        assert_eq!(servers.len(), 100);
+        assert!(
+            servers.iter().all(|z| z.peers.is_empty() && z.port == 7001),
+            "a TraversalServer zone has no outbound peer and its own default SIP Port"
         );
         let z = g.zones.iter().find(|z| z.id == 42).unwrap();
         assert_eq!(
             (
                 z.name.as_str(),
-                z.address.as_str(),
+                z.peers.clone(),
                 z.port,
                 z.tunnel_port,
                 z.verify
             ),
-            ("zone 42", "p42.example", 6042, 2222, false)
+            (
+                "zone 42",
+                vec![(1, "p42.example".to_string())],
+                6042,
+                2222,
+                false
+            )
         );
         let z = g.zones.iter().find(|z| z.id == 7).unwrap();
         assert_eq!(

@@ -92,11 +92,23 @@ impl ListenerStats {
     }
 }
 
-/// State of one outbound zone.
+/// State of one zone the agent reports: the zone's summary and each checked peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ZoneState {
     pub name: String,
-    pub peer: String,
+    /// The zone's `Type`, as the schema spells it.
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    /// By Peer index (1..6).
+    pub peers: BTreeMap<u8, PeerState>,
+}
+
+/// State of one outbound peer of a zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerState {
+    /// `address:port`.
+    pub address: String,
     pub status: String,
     pub reason: String,
     pub presented_serial: String,
@@ -273,14 +285,20 @@ impl Report {
             for (id, z) in zones.iter() {
                 let p = format!("Zones Zone {id}");
                 v.insert(format!("{p} Name"), z.name.clone());
-                v.insert(format!("{p} Peer"), z.peer.clone());
+                v.insert(format!("{p} Type"), z.kind.clone());
                 v.insert(format!("{p} Status"), z.status.clone());
                 v.insert(format!("{p} Reason"), z.reason.clone());
-                v.insert(format!("{p} PresentedSerial"), z.presented_serial.clone());
-                v.insert(format!("{p} PeerSerial"), z.peer_serial.clone());
-                v.insert(format!("{p} LastCheck"), z.last_check.clone());
-                v.insert(format!("{p} Tunnel Status"), z.tunnel_status.clone());
-                v.insert(format!("{p} Tunnel Reason"), z.tunnel_reason.clone());
+                for (m, pr) in &z.peers {
+                    let q = format!("{p} Peer {m}");
+                    v.insert(format!("{q} Address"), pr.address.clone());
+                    v.insert(format!("{q} Status"), pr.status.clone());
+                    v.insert(format!("{q} Reason"), pr.reason.clone());
+                    v.insert(format!("{q} PresentedSerial"), pr.presented_serial.clone());
+                    v.insert(format!("{q} PeerSerial"), pr.peer_serial.clone());
+                    v.insert(format!("{q} LastCheck"), pr.last_check.clone());
+                    v.insert(format!("{q} Tunnel Status"), pr.tunnel_status.clone());
+                    v.insert(format!("{q} Tunnel Reason"), pr.tunnel_reason.clone());
+                }
             }
         }
         if let Ok(x) = self.extra.lock() {

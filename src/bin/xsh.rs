@@ -41,13 +41,10 @@ fn main() -> ExitCode {
         }
     };
     if args.run_agent {
-        return match xsh::agent::run(
-            &root,
-            xsh::agent::Options {
-                verbose: true,
-                log: None,
-            },
-        ) {
+        // The quick start's agent logs as xagent does: Info until the first generation applies
+        // `Logging Level`, which each reload then re-applies (without it the level did nothing).
+        let log = xsh::agent::logging::install_stderr(tracing::level_filters::LevelFilter::INFO);
+        return match xsh::agent::run(&root, xsh::agent::Options { verbose: true, log }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xsh: agent: {e}");

@@ -8,6 +8,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod certs;
+pub mod zones;
 
 use crate::engine::{Call, CommandResult, Entry, Item, ResultStatus};
 use crate::error::{Area, Code, ShellError};
@@ -16,8 +17,11 @@ use crate::schema::schema;
 use crate::store::Config;
 
 /// The commands answered here (with the certificate commands).
-pub const HANDLERS: &[Entry] =
-    &[Entry::new("Configuration Reset", configuration_reset).writing_config()];
+pub const HANDLERS: &[Entry] = &[
+    Entry::new("Configuration Reset", configuration_reset).writing_config(),
+    Entry::new("ZoneAdd", zones::zone_add).writing_config(),
+    Entry::new("ZoneDelete", zones::zone_delete).writing_config(),
+];
 
 /// The first value of parameter `name`.
 pub fn param<'a>(params: &'a [ParamValue], name: &str) -> Option<&'a str> {

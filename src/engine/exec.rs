@@ -48,7 +48,7 @@ pub(super) fn config_get(
     let cfg: &Config = &cfg;
     Ok(Answer::Document {
         kind: DocKind::Configuration,
-        items: view::config_items(cfg, addr, true),
+        items: view::config_read_items(cfg, addr),
         notes: view::deprecation_notes(addr),
     })
 }

@@ -458,7 +458,14 @@ mod tests {
         let (start, c) = complete("xconf Zones Zone 1 T");
         assert_eq!(
             (start, c),
-            (19, vec!["Type:".to_string(), "TraversalClient".to_string()])
+            (
+                19,
+                vec![
+                    "Type:".to_string(),
+                    "TraversalClient".to_string(),
+                    "TraversalServer".to_string()
+                ]
+            )
         );
     }
 }

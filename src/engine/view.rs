@@ -20,6 +20,17 @@ pub fn config_items(cfg: &Config, addr: &Addr, refs: bool) -> Vec<Item> {
     build(&schema().config, &keys, &get, addr, refs)
 }
 
+/// What `xConfiguration ...` shows: [`config_items`], but a sub-tree named after a value of its
+/// instance's `Type` leaf (`Zones Zone 1 Neighbor`) only under the type it names, as the product
+/// shows a zone; a sub-tree named in `addr` is always shown. Dumps keep every stored value.
+pub fn config_read_items(cfg: &Config, addr: &Addr) -> Vec<Item> {
+    let keys = || -> Box<dyn Iterator<Item = &Key> + '_> { Box::new(cfg.values.keys()) };
+    let get = |k: &Key| Some(cfg.get(k).to_string());
+    let mut ctx = Ctx::new(&schema().config, &keys, &get, true);
+    ctx.by_type = true;
+    ctx.emit(addr)
+}
+
 /// Items of the status at `addr`.
 pub fn status_items(root: &Path, cfg: &Config, addr: &Addr) -> Vec<Item> {
     let values = crate::status::collect_at(root, cfg, addr.steps.first().map(|s| s.node));
@@ -123,22 +134,7 @@ pub fn build<'a>(
     addr: &Addr,
     with_space_refs: bool,
 ) -> Vec<Item> {
-    let ctx = Ctx {
-        tree,
-        keys,
-        get,
-        with_space_refs,
-        type_names: Default::default(),
-    };
-    let roots: Vec<NodeId> = match addr.steps.first() {
-        Some(s) => vec![s.node],
-        None => tree.roots.clone(),
-    };
-    let mut out = Vec::new();
-    for r in roots {
-        ctx.node(r, addr, 0, &mut Vec::new(), &mut out);
-    }
-    out
+    Ctx::new(tree, keys, get, with_space_refs).emit(addr)
 }
 
 struct Ctx<'t, 'a> {
@@ -148,9 +144,64 @@ struct Ctx<'t, 'a> {
     with_space_refs: bool,
     /// `valueSpaceRef` names by leaf node, computed once per document (1,000 zones repeat them).
     type_names: std::cell::RefCell<std::collections::HashMap<NodeId, String>>,
+    /// Whether a sub-tree named after a value of a sibling `Type` leaf shows only under that type.
+    by_type: bool,
 }
 
-impl Ctx<'_, '_> {
+impl<'t, 'a> Ctx<'t, 'a> {
+    fn new(
+        tree: &'t Tree,
+        keys: &'t dyn Fn() -> Box<dyn Iterator<Item = &'a Key> + 'a>,
+        get: &'t dyn Fn(&Key) -> Option<String>,
+        with_space_refs: bool,
+    ) -> Self {
+        Ctx {
+            tree,
+            keys,
+            get,
+            with_space_refs,
+            type_names: Default::default(),
+            by_type: false,
+        }
+    }
+
+    /// The document for `addr`.
+    fn emit(&self, addr: &Addr) -> Vec<Item> {
+        let roots: Vec<NodeId> = match addr.steps.first() {
+            Some(s) => vec![s.node],
+            None => self.tree.roots.clone(),
+        };
+        let mut out = Vec::new();
+        for r in roots {
+            self.node(r, addr, 0, &mut Vec::new(), &mut out);
+        }
+        out
+    }
+
+    /// Whether child `c` of `parent` is a type's sub-tree whose type is not the instance's:
+    /// `parent` has a leaf `Type` whose value space names `c`, and its value (at `inst`) is
+    /// another word.
+    fn hidden_by_type(&self, parent: NodeId, c: NodeId, inst: &[u32]) -> bool {
+        let n = &self.tree.nodes[c];
+        if n.leaf.is_some() {
+            return false;
+        }
+        let Some(ty) = self.tree.nodes[parent].children.iter().copied().find(|&k| {
+            self.tree.nodes[k].name == "Type"
+                && self.tree.nodes[k]
+                    .leaf
+                    .as_ref()
+                    .is_some_and(|l| l.space.words().contains(&n.name))
+        }) else {
+            return false;
+        };
+        let key = Key {
+            leaf: ty,
+            inst: inst.to_vec(),
+        };
+        (self.get)(&key).is_some_and(|v| v != n.name)
+    }
+
     /// Emits node `id` (at depth `depth` of `addr`) into `out`.
     fn node(
         &self,
@@ -195,6 +246,8 @@ impl Ctx<'_, '_> {
                     if ns.node != c {
                         continue;
                     }
+                } else if ctx.by_type && ctx.hidden_by_type(id, c, inst) {
+                    continue;
                 }
                 let sub_depth = if next.is_some() {
                     depth + 1

@@ -175,8 +175,10 @@ pub fn error(e: &ShellError, result_id: Option<&str>, command_name: Option<&str>
     let extra = |out: &mut String| {
         out.push_str(",\"Code\":");
         value_obj(e.code.as_str(), out);
-        out.push_str(",\"Column\":");
-        value_obj(&e.column.to_string(), out);
+        if let Some(c) = e.shown_column() {
+            out.push_str(",\"Column\":");
+            value_obj(&c.to_string(), out);
+        }
         out.push_str(",\"Detail\":");
         value_obj(&e.message, out);
         if let Some(x) = &e.expected {

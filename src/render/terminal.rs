@@ -188,7 +188,9 @@ pub fn error(e: &ShellError, result_id_tag: Option<&str>, command_name: Option<&
             out.push_str(&format!("    Reason: {}\n", quote(e.code.reason())));
             out.push_str(&format!("    XPath: {}\n", quote(&e.xpath())));
             out.push_str(&format!("    Code: {}\n", quote(e.code.as_str())));
-            out.push_str(&format!("    Column: \"{}\"\n", e.column));
+            if let Some(c) = e.shown_column() {
+                out.push_str(&format!("    Column: \"{c}\"\n"));
+            }
             out.push_str(&format!("    Detail: {}\n", quote(&e.message)));
             if let Some(x) = &e.expected {
                 out.push_str(&format!("    Expected: {}\n", quote(x)));

@@ -161,9 +161,11 @@ pub fn error(e: &ShellError, result_id: Option<&str>, command_name: Option<&str>
         Item::leaf("Reason", e.code.reason()),
         Item::leaf("XPath", e.xpath()),
         Item::leaf("Code", e.code.as_str()),
-        Item::leaf("Column", e.column.to_string()),
-        Item::leaf("Detail", e.message.clone()),
     ];
+    if let Some(c) = e.shown_column() {
+        fields.push(Item::leaf("Column", c.to_string()));
+    }
+    fields.push(Item::leaf("Detail", e.message.clone()));
     if let Some(x) = &e.expected {
         fields.push(Item::leaf("Expected", x.clone()));
     }

@@ -5,8 +5,9 @@
 //! these words, so the store can run it under its lock before anything parses the file.
 //!
 //! The sub-tree is chosen by the zone's `Type` line anywhere in the file (default Neighbor, as the
-//! schema's default). A TraversalServer zone's old leaves (never used: it listens) go under
-//! Neighbor, so nothing is lost. Values are copied byte for byte.
+//! schema's default). A TraversalServer zone's old leaves go under Neighbor, so nothing is lost:
+//! they described an outbound peer, which the TraversalServer sub-tree (it listens: `SIP Port`
+//! from 1024, no `Peer`, no `Tunnel Port`) cannot hold. Values are copied byte for byte.
 
 /// Old leaf words (lower case) and the words that replace them under the type's sub-tree.
 const OLD_LEAVES: [(&[&str], &str); 5] = [

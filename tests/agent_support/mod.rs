@@ -192,7 +192,7 @@ pub fn json_docs(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A leaf of a JSON status document by path words (`Zones Zone 1 Tunnel Status`): objects by key,
+/// A leaf of a JSON status document by path words (`Zones Zone 1 Peer 1 Tunnel Status`): objects by key,
 /// instance arrays by their `id`, ending at `{"Value": ..}`.
 pub fn leaf(doc: &Value, words: &str) -> Option<String> {
     let mut v = doc.get("Status").unwrap_or(doc);
@@ -489,6 +489,22 @@ impl Node {
     pub fn zone(&self, id: u32) -> Zone {
         let doc = self.status("Zones");
         let g = |w: &str| leaf(&doc, &format!("Zones Zone {id} {w}")).unwrap_or_default();
+        Zone {
+            status: g("Status"),
+            reason: g("Reason"),
+            presented_serial: g("Peer 1 PresentedSerial"),
+            peer_serial: g("Peer 1 PeerSerial"),
+            last_check: g("Peer 1 LastCheck"),
+            tunnel_status: g("Peer 1 Tunnel Status"),
+            tunnel_reason: g("Peer 1 Tunnel Reason"),
+        }
+    }
+
+    /// Peer `m` of zone `id`, as `xstatus Zones Zone N Peer M` shows it (`status` and `reason`
+    /// are the peer's own).
+    pub fn peer(&self, id: u32, m: u32) -> Zone {
+        let doc = self.status("Zones");
+        let g = |w: &str| leaf(&doc, &format!("Zones Zone {id} Peer {m} {w}")).unwrap_or_default();
         Zone {
             status: g("Status"),
             reason: g("Reason"),

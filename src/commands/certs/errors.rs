@@ -1,15 +1,18 @@
 //! The one place where a certificate failure becomes a shell error: each [`OpError`] (and the
 //! [`CertError`] inside it) gets its stable [`Code`] — whose `Reason` is the specific one — and,
-//! where there is a way out, a hint naming it. Decided by variant, never by message text.
+//! where there is a way out, a hint naming it. Decided by variant, never by message text. The
+//! column is the parameter's when a file it names cannot be read; otherwise no character of the
+//! line is at fault, and the reply leaves the column out ([`ShellError::shown_column`]).
 
 use crate::certs::ops::{OpError, StoreKind};
 use crate::certs::x509::error::CertError;
 use crate::error::{Area, Code, ShellError};
+use crate::parse::ParamValue;
 
-/// The shell error for `e`, raised by the command at `path`.
-pub(super) fn shell_error(path: &str, e: &OpError) -> ShellError {
+/// The shell error for `e`, raised by the command at `path` with `params`.
+pub(super) fn shell_error(path: &str, params: &[ParamValue], e: &OpError) -> ShellError {
     let (code, hint) = classify(e);
-    let mut err = ShellError::new(code, 0, e.to_string())
+    let mut err = ShellError::new(code, column(e, params), e.to_string())
         .area(Area::Command)
         .path(path.split(' ').map(str::to_string).collect());
     if let Some(h) = hint {
@@ -18,21 +21,33 @@ pub(super) fn shell_error(path: &str, e: &OpError) -> ShellError {
     err
 }
 
+/// The column of the parameter that named the file `e` could not read; 0 (unknown) otherwise.
+fn column(e: &OpError, params: &[ParamValue]) -> usize {
+    let file = match e {
+        OpError::ReadFile { path, .. } | OpError::TooLarge { path, .. } => path,
+        _ => return 0,
+    };
+    params
+        .iter()
+        .find(|p| !p.value.is_empty() && std::path::Path::new(&p.value) == file)
+        .map_or(0, |p| p.col)
+}
+
 /// What a handler can fail with: an operation error, a certificate error, or a failure in words
 /// (a state of the folder, not a refused input).
 pub(super) trait Failure {
-    fn into_shell(self, path: &str) -> ShellError;
+    fn into_shell(self, path: &str, params: &[ParamValue]) -> ShellError;
 }
 
 impl Failure for OpError {
-    fn into_shell(self, path: &str) -> ShellError {
-        shell_error(path, &self)
+    fn into_shell(self, path: &str, params: &[ParamValue]) -> ShellError {
+        shell_error(path, params, &self)
     }
 }
 
 impl Failure for CertError {
-    fn into_shell(self, path: &str) -> ShellError {
-        shell_error(path, &OpError::Store(self))
+    fn into_shell(self, path: &str, params: &[ParamValue]) -> ShellError {
+        shell_error(path, params, &OpError::Store(self))
     }
 }
 
@@ -40,7 +55,7 @@ impl Failure for CertError {
 pub(super) struct Missing(pub String);
 
 impl Failure for Missing {
-    fn into_shell(self, path: &str) -> ShellError {
+    fn into_shell(self, path: &str, _params: &[ParamValue]) -> ShellError {
         ShellError::new(Code::CertNotFound, 0, self.0)
             .area(Area::Command)
             .path(path.split(' ').map(str::to_string).collect())
@@ -142,5 +157,37 @@ mod tests {
         let codes: std::collections::HashSet<_> = all.iter().map(|e| classify(e).0).collect();
         assert_eq!(codes.len(), all.len());
         assert!(!codes.contains(&Code::CommandFailed));
+    }
+
+    /// A file that cannot be read points at the parameter naming it; a refused certificate
+    /// points nowhere (the reply leaves the column out).
+    #[test]
+    fn the_column_is_the_file_parameter_or_left_out() {
+        let params = [
+            ParamValue {
+                name: "CertificateFile".into(),
+                index: None,
+                value: "/nope/c.pem".into(),
+                col: 52,
+            },
+            ParamValue {
+                name: "KeyFile".into(),
+                index: None,
+                value: "/nope/k.pem".into(),
+                col: 75,
+            },
+        ];
+        let unreadable = OpError::ReadFile {
+            path: "/nope/k.pem".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let e = shell_error("Security Certificates Server Upload", &params, &unreadable);
+        assert_eq!(e.shown_column(), Some(75));
+        let e = shell_error(
+            "Security Certificates Server Upload",
+            &params,
+            &OpError::EncryptedKey,
+        );
+        assert_eq!(e.shown_column(), None);
     }
 }

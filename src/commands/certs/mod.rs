@@ -100,7 +100,7 @@ impl Cx<'_, '_> {
     }
 
     fn fail(&self, e: impl Failure) -> ShellError {
-        e.into_shell(self.path)
+        e.into_shell(self.path, self.params)
     }
 
     /// Audit a change (or a refused one).
