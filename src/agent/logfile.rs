@@ -21,13 +21,13 @@ pub struct LogLimits {
 }
 
 impl Default for LogLimits {
-    /// The schema's defaults (16 MiB, 4 files, 20 per 60 s), until the first generation is applied.
+    /// The schema's defaults (16 MiB, 4 files, 100 per 10 s), until the first generation is applied.
     fn default() -> Self {
         LogLimits {
             max_bytes: 16 * 1024 * 1024,
             keep: 4,
-            refused_limit: 20,
-            refused_interval: Duration::from_secs(60),
+            refused_limit: 100,
+            refused_interval: Duration::from_secs(10),
         }
     }
 }
