@@ -49,7 +49,10 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
             // each other out of the box; uploads replace or extend this list.
             let ca = certs.join("ca.pem");
             if !ca.exists() {
-                if let Ok(pem) = std::fs::read(certs.join("server.pem")) {
+                let server = certs.join("server.pem");
+                if let Ok(pem) =
+                    crate::bounded::read(&server, crate::bounded::FileKind::Certificate)
+                {
                     crate::store::write_file_atomic(&ca, &pem, 0o644)
                         .map_err(|e| format!("cannot write {}: {e}", ca.display()))?;
                 }
