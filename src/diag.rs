@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::bounded::FileKind;
 use crate::commands::{current_config, failed, ok, param};
 use crate::engine::{Call, CommandResult, Entry, Item};
 use crate::error::ShellError;
@@ -56,16 +57,23 @@ fn collect_command(call: Call) -> Result<CommandResult, ShellError> {
 pub fn contents(root: &Path, cfg: &Config, host: &str, ts: &str) -> Vec<(String, Vec<u8>)> {
     let certs = root.join("certs");
     let status = root.join("status");
-    let read = |p: PathBuf| std::fs::read(p).unwrap_or_default();
+    let read = |p: PathBuf, kind| {
+        bundled(crate::bounded::read_opt(&p, kind).map(Option::unwrap_or_default))
+    };
+    let tail_of =
+        |p: PathBuf| bundled(crate::bounded::read_tail(&p, FileKind::Log, LOG_TAIL_BYTES));
     let mut files = vec![
-        (format!("ca_{host}_{ts}.pem"), read(certs.join("ca.pem"))),
+        (
+            format!("ca_{host}_{ts}.pem"),
+            read(certs.join("ca.pem"), FileKind::CaList),
+        ),
         (
             format!("client_{host}_{ts}.pem"),
-            read(certs.join("client.pem")),
+            read(certs.join("client.pem"), FileKind::Certificate),
         ),
         (
             format!("server_{host}_{ts}.pem"),
-            read(certs.join("server.pem")),
+            read(certs.join("server.pem"), FileKind::Certificate),
         ),
         (
             format!("xconf_dump_{host}_{ts}.txt"),
@@ -85,11 +93,11 @@ pub fn contents(root: &Path, cfg: &Config, host: &str, ts: &str) -> Vec<(String,
         ),
         (
             format!("loggingsnapshot_{host}_{ts}.txt"),
-            tail(&read(status.join("events.log")), 5000),
+            tail(&tail_of(status.join("events.log")), 5000),
         ),
         (
             format!("handshakes_{host}_{ts}.log"),
-            tail(&read(status.join("handshakes.log")), 5000),
+            tail(&tail_of(status.join("handshakes.log")), 5000),
         ),
         // The last partner probe per address (bounded by the probe room; its handshakes are
         // in the handshake log above).
@@ -103,6 +111,16 @@ pub fn contents(root: &Path, cfg: &Config, host: &str, ts: &str) -> Vec<(String,
         *bytes = strip_private_keys(bytes);
     }
     files
+}
+
+/// How much of each log the bundle reads: its last MiB (about 2,000 handshake records), never
+/// the whole file.
+const LOG_TAIL_BYTES: u64 = 1024 * 1024;
+
+/// A file's bytes for the bundle, or, when it was refused (a FIFO, too large, a planted link),
+/// one line saying why: the bundle is still written, and says what it could not include.
+fn bundled(r: Result<Vec<u8>, crate::bounded::ReadError>) -> Vec<u8> {
+    r.unwrap_or_else(|e| format!("# not included: {e}\n").into_bytes())
 }
 
 /// The last `n` lines.

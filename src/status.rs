@@ -31,8 +31,9 @@ pub fn snapshot_path(root: &Path) -> std::path::PathBuf {
 
 /// Reads the snapshot if an agent that wrote it is still alive.
 pub fn live_agent(root: &Path) -> Option<AgentSnapshot> {
-    let text = std::fs::read_to_string(snapshot_path(root)).ok()?;
-    let snap: AgentSnapshot = serde_json::from_str(&text).ok()?;
+    let text =
+        crate::bounded::read(&snapshot_path(root), crate::bounded::FileKind::Snapshot).ok()?;
+    let snap: AgentSnapshot = serde_json::from_slice(&text).ok()?;
     let pid = i32::try_from(snap.pid).ok()?;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).ok()?;
     Some(snap)

@@ -59,6 +59,13 @@ pub struct Generation {
     pub log_level: tracing::level_filters::LevelFilter,
     pub sip: Arc<ServerConfig>,
     pub tunnel: Arc<ServerConfig>,
+    /// The verifiers inside `sip` and `tunnel`, to ask again about established connections.
+    pub sip_verifier: EkuClientVerifier,
+    pub tunnel_verifier: EkuClientVerifier,
+    /// `Agent Reload CloseRefused Mode`: close established connections this generation refuses.
+    pub close_refused: bool,
+    /// `Logging Rotation` and `Logging Refused`.
+    pub logs: super::logfile::LogLimits,
     /// Client configs presenting the client store; `verified` checks the peer against `ca.pem`.
     pub client_verified: Option<Arc<ClientConfig>>,
     pub client_unverified: Arc<ClientConfig>,
@@ -238,6 +245,16 @@ fn zone_specs(cfg: &Config) -> Vec<ZoneSpec> {
         .collect()
 }
 
+fn log_limits(cfg: &Config) -> super::logfile::LogLimits {
+    let l = cfg.logging();
+    super::logfile::LogLimits {
+        max_bytes: u64::from(l.rotation().size()) * 1024,
+        keep: u32::from(l.rotation().count()),
+        refused_limit: u64::from(l.refused().limit()),
+        refused_interval: Duration::from_secs(l.refused().interval().into()),
+    }
+}
+
 fn listen_spec(cfg: &Config) -> ListenSpec {
     let sip = cfg.sip().tls();
     let tunnel = cfg.tunnel();
@@ -384,20 +401,22 @@ pub fn build(
     let tls = cfg.sip().tls();
     let tickets = tls.session_tickets().mode() == OnOff::On;
     let ca_names = tls.certificate().ca_names().mode() == OnOff::On;
+    let sip_verifier = EkuClientVerifier::inbound(anchors.clone(), mode)
+        .with_revocation(revocation.clone())
+        .with_ca_names(ca_names);
+    let tunnel_verifier = EkuClientVerifier::tunnel(anchors.clone())
+        .with_revocation(revocation)
+        .with_ca_names(ca_names);
     let sip = server_config(
         &certs,
-        EkuClientVerifier::inbound(anchors.clone(), mode)
-            .with_revocation(revocation.clone())
-            .with_ca_names(ca_names),
+        sip_verifier.clone(),
         &server_chain,
         &server_key,
         tickets,
     )?;
     let tunnel = server_config(
         &certs,
-        EkuClientVerifier::tunnel(anchors.clone())
-            .with_revocation(revocation)
-            .with_ca_names(ca_names),
+        tunnel_verifier.clone(),
         &server_chain,
         &server_key,
         tickets,
@@ -431,6 +450,10 @@ pub fn build(
         max_connections: agent.max_connections() as usize,
         sip,
         tunnel,
+        sip_verifier,
+        tunnel_verifier,
+        close_refused: agent.reload().close_refused().mode() == OnOff::On,
+        logs: log_limits(&cfg),
         client_verified,
         client_unverified,
         client_verify_error,

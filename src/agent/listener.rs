@@ -265,6 +265,14 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
             let reason = crate::peer_text::PeerText::new(&reason).into_string();
             let text = format!("peer={peer} {cert} reason=\"{reason}\"");
             st.reject(kind_of, text);
+            shared.report.mark();
+            // Counted always; logged line by line only up to `Logging Refused Limit`.
+            if !shared
+                .report
+                .refused_admit(&format!("{} peer={peer} reason=\"{reason}\"", kind.name()))
+            {
+                return;
+            }
             shared.report.handshake(&Record {
                 decision: "rejected",
                 generation: gen.number,
@@ -281,7 +289,6 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
                 "ERROR",
                 &format!("TLS handshake from {peer} rejected: {reason}"),
             );
-            shared.report.mark();
             return;
         }
         Ok(Ok(t)) => t,
@@ -315,12 +322,26 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
     });
     shared.report.mark();
     drop(gen);
-    match kind {
-        Kind::Sip => {
-            let _ = sip_session(&mut tls, IDLE).await;
-        }
-        Kind::Tunnel => tunnel_echo(&mut tls, IDLE).await,
+    let chain = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let held = super::established::Held::register(&shared, kind, peer, chain);
+    let closer = held.closer();
+    tokio::select! {
+        _ = async {
+            match kind {
+                Kind::Sip => {
+                    let _ = sip_session(&mut tls, IDLE).await;
+                }
+                Kind::Tunnel => tunnel_echo(&mut tls, IDLE).await,
+            }
+        } => {}
+        _ = closer.notified() => {}
     }
+    drop(held);
     let _ = tokio::time::timeout(IDLE, tls.shutdown()).await;
 }
 

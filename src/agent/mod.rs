@@ -4,8 +4,10 @@
 //! A bad or torn file keeps the last good generation and is named in status and the event log.
 //! This room knows no terminal; the shell reaches it only through files.
 
+pub mod established;
 pub mod generation;
 pub mod listener;
+pub mod logfile;
 pub mod logging;
 pub mod peer;
 pub mod report;
@@ -35,6 +37,8 @@ pub struct Shared {
     /// Content hash of the files of the last refused reload (0: none), so a bad file that stays is
     /// reported once, not again at every wake-up.
     pub failed_hash: AtomicU64,
+    /// Established inbound connections (for `Agent Reload CloseRefused Mode`).
+    pub established: established::Registry,
 }
 
 /// Agent options.
@@ -135,7 +139,9 @@ pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
         reloads: AtomicU64::new(1),
         connections: std::sync::atomic::AtomicUsize::new(0),
         failed_hash: AtomicU64::new(0),
+        established: established::Registry::default(),
     });
+    shared.report.set_limits(shared.current.load().logs);
     rt.block_on(main_loop(shared, opts));
     drop(root_lock);
     drop(lock);
@@ -310,9 +316,11 @@ async fn reload(shared: &Arc<Shared>, forced: bool, opts: &Options) -> bool {
                 "applied generation {number} (configuration generation {}, EKU mode {}, server serial {}, client serial {})",
                 g.config_generation, g.mode, g.server_serial, g.client_serial
             );
+            shared.report.set_limits(g.logs);
             shared.current.store(Arc::new(g));
             apply_log_level(shared, opts);
             shared.report.event("reload", "INFO", &msg);
+            established::close_refused(shared);
             publish_generation(shared, "ok", "");
             if verbose {
                 println!("xagent: {msg}");

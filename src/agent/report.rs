@@ -4,14 +4,16 @@
 //! the status snapshot `ROOT/status/agent.json` that `xsh` renders. Counters are atomics; the
 //! handshake path never waits on a lock here except to record a rejection. Both logs are
 //! buffered: the handshake path only appends to memory, and [`Report::flush`] (the agent's
-//! 100 ms tick) and [`Report::retire`] (shutdown) write them, one `write()` per log.
+//! 100 ms tick) and [`Report::retire`] (shutdown) write them, one `write()` per log. Both logs
+//! rotate at `Logging Rotation Size`, and refused handshakes past `Logging Refused Limit` per
+//! interval are counted into one summary line instead of a line each ([`super::logfile`]).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::logfile::{self, LogLimits, RefusedWindow};
 use crate::status::AgentSnapshot;
 use crate::store::now_rfc3339;
 
@@ -130,14 +132,11 @@ pub struct Report {
     events: Mutex<VecDeque<String>>,
     /// Lines of `events.log` not yet written.
     events_out: Mutex<Vec<u8>>,
-    /// `handshakes.log` and its lines not yet written.
-    handshakes: Mutex<HandshakeLog>,
-}
-
-/// The handshake log: records pile up in `pending` and go out in one `write()` per flush.
-struct HandshakeLog {
-    file: Option<std::fs::File>,
-    pending: Vec<u8>,
+    /// Lines of `handshakes.log` not yet written.
+    handshakes: Mutex<Vec<u8>>,
+    /// Rotation and refusal limits of the generation in force.
+    limits: Mutex<LogLimits>,
+    refused: Mutex<RefusedWindow>,
 }
 
 /// Past this many pending bytes a log is written at once, so a burst cannot grow memory.
@@ -147,11 +146,6 @@ impl Report {
     pub fn new(root: &Path) -> Report {
         let dir = root.join("status");
         let _ = std::fs::create_dir_all(&dir);
-        let hs = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("handshakes.log"))
-            .ok();
         Report {
             root: root.to_path_buf(),
             sip: ListenerStats::default(),
@@ -165,10 +159,44 @@ impl Report {
             dirty: AtomicBool::new(true),
             events: Mutex::new(VecDeque::new()),
             events_out: Mutex::new(Vec::new()),
-            handshakes: Mutex::new(HandshakeLog {
-                file: hs,
-                pending: Vec::new(),
-            }),
+            handshakes: Mutex::new(Vec::new()),
+            limits: Mutex::new(LogLimits::default()),
+            refused: Mutex::new(RefusedWindow::default()),
+        }
+    }
+
+    /// Applies the generation's log limits.
+    pub fn set_limits(&self, l: LogLimits) {
+        if let Ok(mut g) = self.limits.lock() {
+            *g = l;
+        }
+    }
+
+    fn limits(&self) -> LogLimits {
+        self.limits.lock().map(|g| *g).unwrap_or_default()
+    }
+
+    /// Counts a refused handshake (`what`: peer and reason); true when it may be logged line by
+    /// line, false when only the interval's summary will mention it.
+    pub fn refused_admit(&self, what: &str) -> bool {
+        let limits = self.limits();
+        self.refused
+            .lock()
+            .map(|mut w| w.admit(&limits, what))
+            .unwrap_or(true)
+    }
+
+    /// Writes the summary line of refusals not logged one by one, when the interval is over
+    /// (or now, with `force`).
+    fn refused_summary(&self, force: bool) {
+        let limits = self.limits();
+        let line = self
+            .refused
+            .lock()
+            .ok()
+            .and_then(|mut w| w.summary(&limits, force));
+        if let Some(l) = line {
+            self.event_line("agent", "WARN", &l);
         }
     }
 
@@ -237,33 +265,41 @@ impl Report {
             Ok(mut out) if !out.is_empty() => std::mem::take(&mut *out),
             _ => return,
         };
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.root.join("status").join("events.log"))
-        {
-            let _ = f.write_all(&bytes);
-        }
+        let path = self.root.join("status").join("events.log");
+        let _ = logfile::append(&path, &bytes, &self.limits());
+    }
+
+    /// Writes the pending handshake records.
+    fn write_handshakes(&self) {
+        let bytes = match self.handshakes.lock() {
+            Ok(mut out) if !out.is_empty() => std::mem::take(&mut *out),
+            _ => return,
+        };
+        let path = self.root.join("status").join("handshakes.log");
+        let _ = logfile::append(&path, &bytes, &self.limits());
     }
 
     /// One line of the handshake log (JSON), written with the next flush.
     pub fn handshake(&self, record: &impl serde::Serialize) {
-        if let Ok(mut g) = self.handshakes.lock() {
-            if serde_json::to_writer(&mut g.pending, record).is_ok() {
-                g.pending.push(b'\n');
+        let full = match self.handshakes.lock() {
+            Ok(mut g) => {
+                if serde_json::to_writer(&mut *g, record).is_ok() {
+                    g.push(b'\n');
+                }
+                g.len() >= PENDING_LIMIT
             }
-            if g.pending.len() >= PENDING_LIMIT {
-                g.write();
-            }
+            Err(_) => false,
+        };
+        if full {
+            self.write_handshakes();
         }
     }
 
     /// Writes what the event and handshake logs hold: a `write()` each, when they hold anything.
     pub fn flush_logs(&self) {
+        self.refused_summary(false);
         self.write_events();
-        if let Ok(mut g) = self.handshakes.lock() {
-            g.write();
-        }
+        self.write_handshakes();
     }
 
     /// Writes `agent.json` if anything changed since the last write.
@@ -317,20 +353,9 @@ impl Report {
     /// Removes the snapshot at shutdown so `xsh` says plainly that no agent runs; the logs are
     /// written out first (SIGTERM loses no line).
     pub fn retire(&self) {
+        self.refused_summary(true);
         self.flush_logs();
         let _ = std::fs::remove_file(crate::status::snapshot_path(&self.root));
-    }
-}
-
-impl HandshakeLog {
-    fn write(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        if let Some(f) = self.file.as_mut() {
-            let _ = f.write_all(&self.pending);
-        }
-        self.pending.clear();
     }
 }
 

@@ -212,10 +212,10 @@ pub fn generate(
 pub fn pending(root: &Path, store: StoreKind) -> Result<Option<PendingCsr>, OpError> {
     let dir = csr_dir(root);
     let p = dir.join(csr_file(store));
-    let pem = match fs::read_to_string(&p) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CertError::io("read", p, e).into()),
+    let pem = match crate::bounded::read(&p, crate::bounded::FileKind::Certificate) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) => return Err(CertError::from(e).into()),
     };
     let created = fs::metadata(&p)
         .and_then(|m| m.modified())
@@ -289,13 +289,13 @@ pub fn pending_key(
     store: StoreKind,
 ) -> Result<Option<PrivateKeyDer<'static>>, OpError> {
     let p = csr_dir(root).join(key_file(store));
-    match fs::read(&p) {
+    match crate::bounded::read(&p, crate::bounded::FileKind::Key) {
         Ok(b) => parse_pem_key(&b).map(Some).map_err(|e| OpError::Input {
             what: format!("pending key {}", p.display()),
             source: e,
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CertError::io("read", p, e).into()),
+        Err(e) if e.is_missing() => Ok(None),
+        Err(e) => Err(CertError::from(e).into()),
     }
 }
 
