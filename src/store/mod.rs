@@ -119,6 +119,9 @@ pub struct Store {
     /// The same for [`Store::globals`], when no full snapshot of those bytes is at hand; with
     /// whether its problems cover the whole file.
     globals: Arc<Mutex<Option<(Cached, bool)>>>,
+    /// Refused attempts, rate-limited per user ([`audit::RefusedLimiter`]); shared by the
+    /// clones, flushed when the last one goes.
+    refused: Arc<Mutex<audit::RefusedLimiter>>,
 }
 
 /// File bytes and the configuration parsed from (or written as) them.
@@ -179,10 +182,14 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let dir = root.join("config");
         fs::create_dir_all(&dir).map_err(io_err(&dir, "create"))?;
+        let refused = Arc::new(Mutex::new(audit::RefusedLimiter::new(
+            &dir.join("audit.log"),
+        )));
         Ok(Store {
             dir,
             last: Arc::default(),
             globals: Arc::default(),
+            refused,
         })
     }
 
@@ -458,7 +465,8 @@ impl Store {
         Ok(Some(n))
     }
 
-    /// Records an attempt that was refused (for example a read-only user's set).
+    /// Records an attempt that was refused (for example a read-only user's set), rate-limited
+    /// per user: see [`audit::RefusedLimiter`].
     pub fn audit_refused(
         &self,
         who: &Who,
@@ -466,7 +474,21 @@ impl Store {
         value: &str,
         why: &str,
     ) -> Result<(), StoreError> {
-        self.audit_note(who, path, "", value, &format!("refused: {why}"))
+        let rec = AuditRecord {
+            time: now_rfc3339(),
+            generation: self.generation().unwrap_or(0),
+            user: who.user.clone(),
+            from: who.from.clone(),
+            session: who.session.clone(),
+            path: path.to_string(),
+            old: String::new(),
+            new: value.to_string(),
+            result: format!("refused: {why}"),
+        };
+        match self.refused.lock() {
+            Ok(mut l) => l.refused(rec),
+            Err(_) => audit::append(&self.audit_path(), &[rec]).map(drop),
+        }
     }
 
     /// Records an event that is not a configuration change (a store migration, a certificate
