@@ -577,6 +577,8 @@ pub fn write_file_atomic(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
         .mode(mode)
         .open(&tmp)?;
     let res = (|| {
+        // The umask only narrows `mode`: set it, whoever writes.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, dest)?;

@@ -257,6 +257,8 @@ fn write_temp(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<PathBuf
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
+        // The umask only narrows `mode`: set it, so a key is 0640 whoever uploads it.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()
     })();
