@@ -644,7 +644,7 @@ fn reset_to_default_server_certificate() {
         client,
         "reset leaves the client store"
     );
-    assert_eq!(n.mode("privkey.pem"), 0o600);
+    assert_eq!(n.mode("privkey.pem"), 0o640);
     assert!(n.audit().contains("reset to default"));
 }
 
@@ -717,7 +717,7 @@ fn single_store_root_is_upgraded_once_and_recorded() {
     assert_eq!(n.read("client.pem"), n.read("server.pem"));
     assert_eq!(n.read("clientprivkey.pem"), n.read("privkey.pem"));
     assert_eq!(n.read("client-ssh.pem"), b"ssh material\n");
-    assert_eq!(n.mode("clientprivkey.pem"), 0o600);
+    assert_eq!(n.mode("clientprivkey.pem"), 0o640);
     assert!(
         o.stdout.contains(&serial_of(l.cert_pem.as_bytes())),
         "{}",
