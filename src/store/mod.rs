@@ -474,17 +474,7 @@ impl Store {
         value: &str,
         why: &str,
     ) -> Result<(), StoreError> {
-        let rec = AuditRecord {
-            time: now_rfc3339(),
-            generation: self.generation().unwrap_or(0),
-            user: who.user.clone(),
-            from: who.from.clone(),
-            session: who.session.clone(),
-            path: path.to_string(),
-            old: String::new(),
-            new: value.to_string(),
-            result: format!("refused: {why}"),
-        };
+        let rec = self.note_record(who, path, "", value, &format!("refused: {why}"));
         match self.refused.lock() {
             Ok(mut l) => l.refused(rec),
             Err(_) => audit::append(&self.audit_path(), &[rec]).map(drop),
@@ -501,7 +491,20 @@ impl Store {
         new: &str,
         result: &str,
     ) -> Result<(), StoreError> {
-        let rec = AuditRecord {
+        let rec = self.note_record(who, path, old, new, result);
+        audit::append(&self.audit_path(), &[rec]).map(drop)
+    }
+
+    /// A record of an event that is not a configuration change, stamped now.
+    fn note_record(
+        &self,
+        who: &Who,
+        path: &str,
+        old: &str,
+        new: &str,
+        result: &str,
+    ) -> AuditRecord {
+        AuditRecord {
             time: now_rfc3339(),
             generation: self.generation().unwrap_or(0),
             user: who.user.clone(),
@@ -511,8 +514,7 @@ impl Store {
             old: old.to_string(),
             new: new.to_string(),
             result: result.to_string(),
-        };
-        audit::append(&self.audit_path(), &[rec]).map(drop)
+        }
     }
 
     #[cfg(test)]
