@@ -36,6 +36,12 @@ pub const FOLDER_MODES: &[(&str, u32)] = &[
     ("history", 0o1777),
 ];
 
+/// The shared files of `config/` a start creates with their modes, when missing: every admin's
+/// transaction opens the lock for writing, and read-only users append their refused attempts to
+/// the audit log (rate-limited per user).
+pub const FILE_MODES: &[(&str, u32)] =
+    &[("config/.xconf.lock", 0o664), ("config/audit.log", 0o666)];
+
 /// Creates the folders of [`FOLDER_MODES`] that are missing, each with its mode set by
 /// `chmod` after `mkdir` (the umask only narrows `mkdir`'s mode).
 pub fn create_folders(root: &Path) -> Result<(), String> {
@@ -57,6 +63,20 @@ pub fn create_folders(root: &Path) -> Result<(), String> {
             Ok(()) => std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))
                 .map_err(|e| format!("cannot set the mode of {}: {e}", p.display()))?,
             // Another start made it meanwhile: its mode is that start's business.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", p.display())),
+        }
+    }
+    for (rel, mode) in FILE_MODES {
+        let p = root.join(rel);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => f
+                .set_permissions(std::fs::Permissions::from_mode(*mode))
+                .map_err(|e| format!("cannot set the mode of {}: {e}", p.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(format!("cannot create {}: {e}", p.display())),
         }

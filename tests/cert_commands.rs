@@ -219,7 +219,7 @@ fn upload_server_by_file_and_by_pasted_body() {
         serial_of(&n.read("server.pem")),
         serial_of(a.cert_pem.as_bytes())
     );
-    assert_eq!(n.mode("privkey.pem"), 0o600);
+    assert_eq!(n.mode("privkey.pem"), 0o640);
     assert_eq!(
         n.read("client.pem"),
         client_before,
@@ -276,7 +276,7 @@ fn upload_as_client_copies_a_server_auth_only_certificate() {
     );
     assert_eq!(n.read("client.pem"), n.read("server.pem"));
     assert_eq!(n.read("clientprivkey.pem"), n.read("privkey.pem"));
-    assert_eq!(n.mode("clientprivkey.pem"), 0o600);
+    assert_eq!(n.mode("clientprivkey.pem"), 0o640);
     assert_eq!(
         serial_of(&n.read("client.pem")),
         serial_of(l.cert_pem.as_bytes())
@@ -546,7 +546,7 @@ fn csr_generate_sign_then_upload_without_key() {
     assert_eq!(val(&r, "Status"), "certificate signing request in progress");
     assert_eq!(val(&r, "ExtendedKeyUsage"), "serverAuth, clientAuth");
     let csr_pem = val(&r, "PEM");
-    assert_eq!(n.mode("generated_csr/client-privkey.pem"), 0o600);
+    assert_eq!(n.mode("generated_csr/client-privkey.pem"), 0o640);
     let st = n.run("xstatus Security Certificates Client SigningRequest\n");
     assert!(
         st.stdout
@@ -589,7 +589,7 @@ fn csr_generate_sign_then_upload_without_key() {
         "no certificate signing request in progress"
     );
     assert_ne!(n.read("clientprivkey.pem"), before);
-    assert_eq!(n.mode("clientprivkey.pem"), 0o600);
+    assert_eq!(n.mode("clientprivkey.pem"), 0o640);
     assert!(!n.certs().join("generated_csr/client-privkey.pem").exists());
     let c = n.certs().join("client.pem").display().to_string();
     let k = n.certs().join("clientprivkey.pem").display().to_string();
@@ -644,7 +644,7 @@ fn reset_to_default_server_certificate() {
         client,
         "reset leaves the client store"
     );
-    assert_eq!(n.mode("privkey.pem"), 0o600);
+    assert_eq!(n.mode("privkey.pem"), 0o640);
     assert!(n.audit().contains("reset to default"));
 }
 
@@ -717,7 +717,7 @@ fn single_store_root_is_upgraded_once_and_recorded() {
     assert_eq!(n.read("client.pem"), n.read("server.pem"));
     assert_eq!(n.read("clientprivkey.pem"), n.read("privkey.pem"));
     assert_eq!(n.read("client-ssh.pem"), b"ssh material\n");
-    assert_eq!(n.mode("clientprivkey.pem"), 0o600);
+    assert_eq!(n.mode("clientprivkey.pem"), 0o640);
     assert!(
         o.stdout.contains(&serial_of(l.cert_pem.as_bytes())),
         "{}",

@@ -358,7 +358,7 @@ fn question_marks_in_line_mode() {
 // ---------------------------------------------------------------------------------------------
 // history and line mode
 
-/// Every line is in `ROOT/history/<user>.txt` as soon as it ran, and stays there when the
+/// Every line is in `ROOT/history/<uid>/history.txt` as soon as it ran, and stays there when the
 /// terminal goes away without a goodbye (the pane is killed: the session gets a hangup).
 #[test]
 fn history_is_appended_after_every_command() {
@@ -373,7 +373,9 @@ fn history_is_appended_after_every_command() {
         std::fs::read_dir(&hist)
             .map(|rd| {
                 rd.flatten()
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .map(|e| {
+                        std::fs::read_to_string(e.path().join("history.txt")).unwrap_or_default()
+                    })
                     .collect()
             })
             .unwrap_or_default()

@@ -52,6 +52,10 @@ pub struct Generation {
     pub mode: EkuMode,
     pub listen: ListenSpec,
     pub handshake_timeout: Duration,
+    /// `Agent IdleTimeout`: how long an inbound connection may take to complete a request.
+    pub idle_timeout: Duration,
+    /// `Agent SessionLimit`: how long an inbound connection may stay open (None: no limit).
+    pub session_limit: Option<Duration>,
     /// Inbound connections held at once, both listeners together.
     pub max_connections: usize,
     pub status_interval: Duration,
@@ -446,6 +450,9 @@ pub fn build(
         listen: listen_spec(&cfg),
         handshake_timeout: Duration::from_secs(cfg.sip().tls().handshake_timeout().into()),
         status_interval: Duration::from_secs(agent.status_interval().into()),
+        idle_timeout: Duration::from_secs(agent.idle_timeout().into()),
+        session_limit: Some(Duration::from_secs(agent.session_limit().into()))
+            .filter(|d| !d.is_zero()),
         log_level: super::logging::filter_of(cfg.logging().level()),
         max_connections: agent.max_connections() as usize,
         sip,

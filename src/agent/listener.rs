@@ -321,6 +321,8 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
         time: crate::store::now_rfc3339(),
     });
     shared.report.mark();
+    // Read once: a connection keeps the limits it opened with.
+    let (idle, limit) = (gen.idle_timeout, gen.session_limit);
     drop(gen);
     let chain = tls
         .get_ref()
@@ -330,24 +332,30 @@ async fn handle(kind: Kind, stream: TcpStream, peer: SocketAddr, shared: Arc<Sha
         .unwrap_or_default();
     let held = super::established::Held::register(&shared, kind, peer, chain);
     let closer = held.closer();
-    tokio::select! {
-        _ = async {
-            match kind {
-                Kind::Sip => {
-                    let _ = sip_session(&mut tls, IDLE).await;
-                }
-                Kind::Tunnel => tunnel_echo(&mut tls, IDLE).await,
+    let session = async {
+        match kind {
+            Kind::Sip => {
+                let _ = sip_session(&mut tls, idle).await;
             }
-        } => {}
+            Kind::Tunnel => tunnel_echo(&mut tls, idle).await,
+        }
+    };
+    // `Agent SessionLimit` counts the whole connection, however active it is.
+    let limited = async {
+        match limit {
+            Some(l) => {
+                let _ = tokio::time::timeout(l, session).await;
+            }
+            None => session.await,
+        }
+    };
+    tokio::select! {
+        _ = limited => {}
         _ = closer.notified() => {}
     }
     drop(held);
-    let _ = tokio::time::timeout(IDLE, tls.shutdown()).await;
+    let _ = tokio::time::timeout(idle, tls.shutdown()).await;
 }
-
-/// How long a connection may sit without progress (no request read, or a reply not taken by the
-/// peer) before it is closed.
-const IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Longest SIP header line accepted; a longer one ends the connection (read at most one byte more).
 const MAX_LINE: usize = 8192;
@@ -392,13 +400,16 @@ async fn sip_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     // small (a longer line still reads whole, in several fills).
     let mut r = BufReader::with_capacity(1024, tls);
     loop {
+        // `idle` counts the request, not the line: every header line and the body must arrive
+        // within it, so a peer trickling a line now and then is closed all the same.
+        let deadline = tokio::time::Instant::now() + idle;
         let mut head = Vec::new();
         let mut content_length = 0usize;
         loop {
             let mut line = String::new();
             // Capped read: an endless line must not grow `line` without bound.
             let mut capped = (&mut r).take(MAX_LINE as u64 + 1);
-            let n = tokio::time::timeout(idle, capped.read_line(&mut line))
+            let n = tokio::time::timeout_at(deadline, capped.read_line(&mut line))
                 .await
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
             if n == 0 {
@@ -423,7 +434,7 @@ async fn sip_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         if content_length > 0 {
             let mut body = vec![0u8; content_length];
-            tokio::time::timeout(idle, r.read_exact(&mut body))
+            tokio::time::timeout_at(deadline, r.read_exact(&mut body))
                 .await
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
         }
@@ -508,6 +519,33 @@ mod tests {
             "session waited for the body forever: {r:?}"
         );
         drop(client);
+    }
+
+    #[tokio::test]
+    async fn header_lines_trickling_in_do_not_keep_the_session() {
+        // One header line every 50 ms with a 300 ms limit: each line is within the limit of
+        // the one before, and the request never completes.
+        let (mut client, mut server) = tokio::io::duplex(4096);
+        let trickle = tokio::spawn(async move {
+            let _ = client.write_all(b"OPTIONS sip:x SIP/2.0\r\n").await;
+            for i in 0..1000 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if client
+                    .write_all(format!("X-{i}: y\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let r =
+            tokio::time::timeout(LIMIT, sip_session(&mut server, Duration::from_millis(300))).await;
+        trickle.abort();
+        assert!(
+            matches!(&r, Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut),
+            "a trickled request kept the session: {r:?}"
+        );
     }
 
     #[tokio::test]

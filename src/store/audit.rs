@@ -192,3 +192,196 @@ pub(super) fn history(
     }
     Ok(recs)
 }
+
+/// How many refused attempts of one user are written whole per [`REFUSED_WINDOW`]; the rest of
+/// the window's attempts become one counted record.
+pub const REFUSED_BURST: u32 = 10;
+/// The interval of [`REFUSED_BURST`], in seconds.
+pub const REFUSED_WINDOW: u64 = 60;
+/// How much of the log's end is read to count a user's recent refusals made by other processes
+/// (bounded: the cost does not grow with the log).
+const REFUSED_TAIL: u64 = 32 * 1024;
+
+/// Rate limit of refused-attempt records, per user: within a window the first
+/// [`REFUSED_BURST`] records (counting those other processes just wrote, from the log's tail)
+/// are appended whole; later ones are only counted, and the count is appended as one record
+/// (`refused: <why> (N more attempts since <time>)`) when the user's next attempt falls in a new
+/// window or the limiter is dropped (the session ends). So a read-only user cannot grow the log,
+/// nor the work of the next admin write, faster than a few records a minute per session, and
+/// no attempt goes uncounted.
+#[derive(Debug, Default)]
+pub struct RefusedLimiter {
+    path: Option<std::path::PathBuf>,
+    users: std::collections::HashMap<String, Window>,
+}
+
+#[derive(Debug)]
+struct Window {
+    start: u64,
+    written: u32,
+    suppressed: u64,
+    /// The first attempt counted and not written (its record stands for all of them).
+    first: Option<AuditRecord>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl RefusedLimiter {
+    pub fn new(path: &Path) -> RefusedLimiter {
+        RefusedLimiter {
+            path: Some(path.to_path_buf()),
+            users: Default::default(),
+        }
+    }
+
+    /// Records one refused attempt (`rec.result` starts with `refused`), written or counted.
+    pub fn refused(&mut self, rec: AuditRecord) -> Result<(), StoreError> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        let now = unix_now();
+        let fresh = self
+            .users
+            .get(&rec.user)
+            .is_none_or(|w| now >= w.start + REFUSED_WINDOW);
+        if fresh {
+            if let Some(old) = self.users.remove(&rec.user) {
+                flush_window(&path, old)?;
+            }
+            let recent = recent_refusals(&path, &rec.user, now.saturating_sub(REFUSED_WINDOW));
+            self.users.insert(
+                rec.user.clone(),
+                Window {
+                    start: now,
+                    written: recent,
+                    suppressed: 0,
+                    first: None,
+                },
+            );
+        }
+        let Some(w) = self.users.get_mut(&rec.user) else {
+            return Ok(());
+        };
+        if w.written < REFUSED_BURST {
+            w.written += 1;
+            return append(&path, &[rec]).map(drop);
+        }
+        w.suppressed += 1;
+        w.first.get_or_insert(rec);
+        Ok(())
+    }
+
+    /// Appends the counted records of every window that has attempts not yet written.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        for (_, w) in self.users.drain() {
+            flush_window(&path, w)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RefusedLimiter {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+fn flush_window(path: &Path, w: Window) -> Result<(), StoreError> {
+    let Some(mut rec) = w.first else {
+        return Ok(());
+    };
+    rec.result = format!(
+        "{} ({} attempts counted, not written, since {}; at most {REFUSED_BURST} written per {REFUSED_WINDOW} s)",
+        rec.result, w.suppressed, rec.time
+    );
+    append(path, &[rec]).map(drop)
+}
+
+/// Refused records of `user` in the log's last [`REFUSED_TAIL`] bytes stamped at or after
+/// `since` (Unix seconds).
+fn recent_refusals(path: &Path, user: &str, since: u64) -> u32 {
+    let Ok(mut f) = File::open(path) else {
+        return 0;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let Some(bytes) = read_from(&mut f, len.saturating_sub(REFUSED_TAIL)) else {
+        return 0;
+    };
+    // Same format as the records' (`now_rfc3339`), so the strings compare as the times do.
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let since = i64::try_from(since)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default();
+    let n = parse_lines(&bytes)
+        .iter()
+        .filter(|r| r.user == user && r.result.starts_with("refused"))
+        .filter(|r| r.time.as_str() >= since.as_str())
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod refused_tests {
+    use super::*;
+
+    fn rec(user: &str) -> AuditRecord {
+        AuditRecord {
+            time: super::super::now_rfc3339(),
+            generation: 1,
+            user: user.into(),
+            from: "local".into(),
+            session: "1".into(),
+            path: "SIP TLS Port".into(),
+            old: String::new(),
+            new: "5070".into(),
+            result: "refused: read-only role".into(),
+        }
+    }
+
+    fn lines(p: &Path) -> Vec<AuditRecord> {
+        parse_lines(&fs::read(p).unwrap_or_default())
+    }
+
+    #[test]
+    fn a_flood_is_a_burst_and_one_counted_record_and_other_processes_see_it() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("audit.log");
+        let mut l = RefusedLimiter::new(&log);
+        for _ in 0..20_000 {
+            l.refused(rec("mallory")).unwrap();
+        }
+        l.refused(rec("bob")).unwrap();
+        assert_eq!(lines(&log).len(), REFUSED_BURST as usize + 1);
+        drop(l);
+        let all = lines(&log);
+        assert_eq!(all.len(), REFUSED_BURST as usize + 2);
+        let counted = all.last().unwrap();
+        assert_eq!(counted.user, "mallory");
+        assert!(
+            counted
+                .result
+                .starts_with("refused: read-only role (19990 attempts counted"),
+            "{}",
+            counted.result
+        );
+        // A new process in the same minute: the burst is spent, its attempts are counted.
+        let mut again = RefusedLimiter::new(&log);
+        again.refused(rec("mallory")).unwrap();
+        assert_eq!(lines(&log).len(), REFUSED_BURST as usize + 2);
+        drop(again);
+        let all = lines(&log);
+        assert!(all.last().unwrap().result.contains("(1 attempts counted"));
+    }
+}

@@ -129,6 +129,9 @@ pub struct Store {
     /// The same for [`Store::globals`], when no full snapshot of those bytes is at hand; with
     /// whether its problems cover the whole file.
     globals: Arc<Mutex<Option<(Cached, bool)>>>,
+    /// Refused attempts, rate-limited per user ([`audit::RefusedLimiter`]); shared by the
+    /// clones, flushed when the last one goes.
+    refused: Arc<Mutex<audit::RefusedLimiter>>,
 }
 
 /// File bytes and the configuration parsed from (or written as) them.
@@ -188,10 +191,14 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let dir = root.join("config");
         fs::create_dir_all(&dir).map_err(io_err(&dir, "create"))?;
+        let refused = Arc::new(Mutex::new(audit::RefusedLimiter::new(
+            &dir.join("audit.log"),
+        )));
         Ok(Store {
             dir,
             last: Arc::default(),
             globals: Arc::default(),
+            refused,
         })
     }
 
@@ -471,7 +478,8 @@ impl Store {
         Ok(Some(n))
     }
 
-    /// Records an attempt that was refused (for example a read-only user's set).
+    /// Records an attempt that was refused (for example a read-only user's set), rate-limited
+    /// per user: see [`audit::RefusedLimiter`].
     pub fn audit_refused(
         &self,
         who: &Who,
@@ -479,7 +487,11 @@ impl Store {
         value: &str,
         why: &str,
     ) -> Result<(), StoreError> {
-        self.audit_note(who, path, "", value, &format!("refused: {why}"))
+        let rec = self.note_record(who, path, "", value, &format!("refused: {why}"));
+        match self.refused.lock() {
+            Ok(mut l) => l.refused(rec),
+            Err(_) => audit::append(&self.audit_path(), &[rec]).map(drop),
+        }
     }
 
     /// Records an event that is not a configuration change (a store migration, a certificate
@@ -492,7 +504,20 @@ impl Store {
         new: &str,
         result: &str,
     ) -> Result<(), StoreError> {
-        let rec = AuditRecord {
+        let rec = self.note_record(who, path, old, new, result);
+        audit::append(&self.audit_path(), &[rec]).map(drop)
+    }
+
+    /// A record of an event that is not a configuration change, stamped now.
+    fn note_record(
+        &self,
+        who: &Who,
+        path: &str,
+        old: &str,
+        new: &str,
+        result: &str,
+    ) -> AuditRecord {
+        AuditRecord {
             time: now_rfc3339(),
             generation: self.generation().unwrap_or(0),
             user: who.user.clone(),
@@ -503,8 +528,7 @@ impl Store {
             new: new.to_string(),
             result: result.to_string(),
             change: String::new(),
-        };
-        audit::append(&self.audit_path(), &[rec]).map(drop)
+        }
     }
 
     #[cfg(test)]

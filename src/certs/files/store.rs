@@ -48,8 +48,10 @@ pub const POLICY_SERVICES_CRL: &str = "policy-services.crl";
 /// Folder of generated CSRs.
 pub const GENERATED_CSR_DIR: &str = "generated_csr";
 
-/// Mode of private key files (owner read/write only).
-pub const KEY_MODE: u32 = 0o600;
+/// Mode of private key files: the owner, and the group of `certs/` (setgid: the admins and the
+/// agent's user, contrib/README.md), so an agent running as its own user reads the keys admins
+/// upload; nobody else.
+pub const KEY_MODE: u32 = 0o640;
 /// Mode of certificate files.
 pub const CERT_MODE: u32 = 0o644;
 
@@ -368,7 +370,7 @@ mod tests {
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, KEY_MODE);
         assert!(dir.join(GENERATED_CSR_DIR).is_dir());
         fs::write(dir.join(SERVER_SSH), b"ssh material").unwrap();
 
