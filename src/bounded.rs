@@ -34,6 +34,8 @@ pub enum FileKind {
     Snapshot,
     /// `status/events.log`, `status/handshakes.log`: only a tail of them is ever read.
     Log,
+    /// `status/probes.json`, the last partner probe per address.
+    Probes,
 }
 
 /// One row of the table: the kind, its limit, whether a link may lead to it, and its name.
@@ -94,6 +96,12 @@ pub const LIMITS: &[Limit] = &[
         bytes: MIB,
         follow: false,
         what: "log tail",
+    },
+    Limit {
+        kind: FileKind::Probes,
+        bytes: MIB,
+        follow: false,
+        what: "probe record file",
     },
 ];
 

@@ -103,7 +103,7 @@ pub fn contents(root: &Path, cfg: &Config, host: &str, ts: &str) -> Vec<(String,
         // in the handshake log above).
         (
             format!("probes_{host}_{ts}.json"),
-            read(crate::probe::record::path(root)),
+            read(crate::probe::record::path(root), FileKind::Probes),
         ),
     ];
     // A certificate file is public, but a store someone filled by hand could hold a key too.

@@ -16,8 +16,6 @@ use crate::certs::info::Presented;
 pub const PROBES_FILE: &str = "probes.json";
 /// Addresses kept.
 pub const MAX_KEPT: usize = 16;
-/// A file larger than this is not read (it was not written by a probe).
-const MAX_FILE: u64 = 1 << 20;
 
 /// The last probe of one address, as kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,11 +96,7 @@ pub fn path(root: &Path) -> PathBuf {
 
 /// The probes kept, by address (empty when none, or the file is not a probe file).
 pub fn read_all(root: &Path) -> Vec<Summary> {
-    let p = path(root);
-    if !std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.len() <= MAX_FILE) {
-        return Vec::new();
-    }
-    std::fs::read(&p)
+    crate::bounded::read(&path(root), crate::bounded::FileKind::Probes)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
@@ -272,7 +266,7 @@ mod tests {
         let again = read_all(root);
         assert_eq!(again.iter().filter(|k| k.address == "10.0.0.99").count(), 1);
         assert_eq!(again.len(), MAX_KEPT);
-        std::fs::write(path(root), vec![b'x'; (MAX_FILE + 1) as usize]).unwrap();
+        std::fs::write(path(root), vec![b'x'; (crate::bounded::FileKind::Probes.limit().bytes + 1) as usize]).unwrap();
         assert!(read_all(root).is_empty(), "an oversized file is not read");
     }
 }
