@@ -43,6 +43,8 @@ struct Op {
     audit_path: Option<&'static str>,
     /// The root is prepared before the change (else the first start or the upgrade).
     prepared: bool,
+    /// Files the change removes (a pending CSR it completes): gone exactly when it landed.
+    removes: &'static [&'static str],
 }
 
 /// A prepared root with its own ports and CA 1 trusted; the upload files beside it.
@@ -194,6 +196,13 @@ fn run_op(op: &Op, work: &Path) -> String {
         if let Some(path) = op.audit_path {
             check_audit(&run, path, changed, &ctx);
         }
+        for f in op.removes {
+            assert_eq!(
+                run.join("certs").join(f).exists(),
+                !changed,
+                "{ctx}: {f} is not as the change left the stores"
+            );
+        }
         let (ok, out) = check(&run);
         assert!(ok, "{ctx}: xagent --check after the recovery: {out}");
         if let Err(out) = agent_starts(&run) {
@@ -263,6 +272,7 @@ fn prepared_op(name: &'static str, work: &Path, cmd: String, audit_path: &'stati
         cmd,
         audit_path: Some(audit_path),
         prepared: true,
+        removes: &[],
     }
 }
 
@@ -332,6 +342,46 @@ fn also_as_client_upload_survives_a_kill_at_every_call() {
     run_op(&op, d.path());
 }
 
+/// The certificate issued for a pending request, uploaded without a key: the pair and the
+/// removal of the request's two files are one change.
+#[test]
+fn upload_completing_a_request_survives_a_kill_at_every_call() {
+    if !have_strace() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let base = prepared_base(d.path());
+    xsh_ok(
+        &base,
+        "xCommand Security Certificates CSR Generate Store: Client CommonName: crash-csr.example",
+    );
+    let csr = std::fs::read_to_string(base.join("certs/generated_csr/client.csr")).unwrap();
+    let ca = TestCa::private_ca1().unwrap();
+    let key = rcgen::KeyPair::from_pem(ca.root_key_pem()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(ca.root_pem(), key).unwrap();
+    let signed = rcgen::CertificateSigningRequestParams::from_pem(&csr)
+        .unwrap()
+        .signed_by(&issuer)
+        .unwrap()
+        .pem();
+    let cert = d.path().join("upload-signed.pem");
+    std::fs::write(&cert, signed).unwrap();
+    let mut op = prepared_op(
+        "Client Upload completing a CSR",
+        d.path(),
+        format!(
+            "xCommand Security Certificates Client Upload CertificateFile: \"{}\"",
+            cert.display()
+        ),
+        "Security Certificates Client Upload",
+    );
+    op.removes = &[
+        "generated_csr/client.csr",
+        "generated_csr/client-privkey.pem",
+    ];
+    run_op(&op, d.path());
+}
+
 #[test]
 fn server_reset_survives_a_kill_at_every_call() {
     if !have_strace() {
@@ -363,6 +413,7 @@ fn first_start_survives_a_kill_at_every_call() {
         cmd: "xStatus SystemUnit Product".into(),
         audit_path: None,
         prepared: false,
+        removes: &[],
     };
     run_op(&op, d.path());
 }
@@ -385,6 +436,7 @@ fn single_store_upgrade_survives_a_kill_at_every_call() {
         cmd: "xStatus SystemUnit Product".into(),
         audit_path: Some("Security Certificates Migration"),
         prepared: false,
+        removes: &[],
     };
     run_op(&op, d.path());
 }
