@@ -105,14 +105,19 @@ fn kill_points(op: &Op, run: &Path) -> Vec<(String, usize)> {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut points = Vec::new();
     for line in text.lines() {
-        // `PID name(args) = ret`; a resumed call was counted where it started.
-        let Some(call) = line.split_once(' ').map(|(_, c)| c) else {
+        // `PID name(args) = ret` (the pid padded to 5 columns); a resumed call was counted
+        // where it started.
+        let Some(call) = line.split_once(' ').map(|(_, c)| c.trim_start()) else {
             continue;
         };
         if call.starts_with("<...") || call.starts_with("+++") || call.starts_with("---") {
             continue;
         }
-        let Some(name) = call.split('(').next().filter(|n| !n.is_empty()) else {
+        let Some(name) = call
+            .split('(')
+            .next()
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        else {
             continue;
         };
         let n = seen.entry(name.to_string()).or_insert(0);
