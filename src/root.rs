@@ -62,16 +62,23 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
         }
         Err(e) => return Err(e),
     };
-    match journal::recover(root)
-        .map_err(|e| format!("cannot finish the interrupted certificate change: {e}"))?
-    {
-        Some(Recovered::Completed(what)) => notes.push(format!(
+    match journal::recover(root) {
+        Ok(Some(Recovered::Completed(what))) => notes.push(format!(
             "completed the certificate change a stopped process left half done ({what})"
         )),
-        Some(Recovered::RolledBack(what)) => notes.push(format!(
+        Ok(Some(Recovered::RolledBack(what))) => notes.push(format!(
             "rolled back the certificate change a stopped process left unfinished ({what})"
         )),
-        None => {}
+        Ok(None) => {}
+        // Readers see the change through its intent; the next start that may write finishes it.
+        Err(e) if !stores_missing => notes.push(format!(
+            "cannot finish the interrupted certificate change yet: {e}"
+        )),
+        Err(e) => {
+            return Err(format!(
+                "cannot finish the interrupted certificate change: {e}"
+            ))
+        }
     }
     if !certs.join("server.pem").exists() {
         let cfg = store.globals().unwrap_or_default();
