@@ -103,24 +103,43 @@ pub fn prepare(root: &Path) -> Result<Vec<String>, String> {
     // Parallel first starts on one root must not interleave their key pairs: prepare under the
     // store lock (only when there is something to do, so an ordinary start stays cheap), and
     // the certificate folder lock (the one every certificate writer holds).
-    let to_do = !certs.join("server.pem").exists()
-        || !certs.join("client.pem").exists()
-        || journal::pending(&certs);
-    if !to_do {
+    let stores_missing = !certs.join("server.pem").exists() || !certs.join("client.pem").exists();
+    if !stores_missing && !journal::pending(&certs) {
         return finish(&store, notes);
     }
-    let guard = store.lock().map_err(|e| e.to_string())?;
-    let cert_lock = ops::lock(root).map_err(|e| e.to_string())?;
-    match journal::recover(root)
-        .map_err(|e| format!("cannot finish the interrupted certificate change: {e}"))?
-    {
-        Some(Recovered::Completed(what)) => notes.push(format!(
+    let locked = store
+        .lock()
+        .map_err(|e| e.to_string())
+        .and_then(|g| Ok((g, ops::lock(root).map_err(|e| e.to_string())?)));
+    let (guard, cert_lock) = match locked {
+        Ok(l) => l,
+        // Only a cut-off change to finish, by a user who may not write here: readers see it
+        // through its intent until a user who may write starts.
+        Err(e) if !stores_missing => {
+            notes.push(format!(
+                "a certificate change was cut off; it is finished at the next start by a user who may write the root ({e})"
+            ));
+            return finish(&store, notes);
+        }
+        Err(e) => return Err(e),
+    };
+    match journal::recover(root) {
+        Ok(Some(Recovered::Completed(what))) => notes.push(format!(
             "completed the certificate change a stopped process left half done ({what})"
         )),
-        Some(Recovered::RolledBack(what)) => notes.push(format!(
+        Ok(Some(Recovered::RolledBack(what))) => notes.push(format!(
             "rolled back the certificate change a stopped process left unfinished ({what})"
         )),
-        None => {}
+        Ok(None) => {}
+        // Readers see the change through its intent; the next start that may write finishes it.
+        Err(e) if !stores_missing => notes.push(format!(
+            "cannot finish the interrupted certificate change yet: {e}"
+        )),
+        Err(e) => {
+            return Err(format!(
+                "cannot finish the interrupted certificate change: {e}"
+            ))
+        }
     }
     if !certs.join("server.pem").exists() {
         let cfg = store.globals().unwrap_or_default();

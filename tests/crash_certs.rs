@@ -16,178 +16,22 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "crash_support/mod.rs"]
+mod crash_support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crash_support::*;
 use serde_json::Value;
-use xsh::certs::info::{key_matches_cert, parse_pem_certs, parse_pem_key};
 use xsh::certs::pki::{LeafEku, LeafSpec, TestCa};
-use xsh::certs::store::load_pair;
 
-const XSH: &str = env!("CARGO_BIN_EXE_xsh");
-const XAGENT: &str = env!("CARGO_BIN_EXE_xagent");
 const ROLLED_BACK: &str = "rolled back: the certificate change did not land";
 
 /// The file system calls a kill may hit (everything that names a path or an fd).
 const TRACE: &str = "trace=%file,%desc,fsync,fdatasync";
-
-fn say(line: &str) {
-    // Straight to the stream: the counts must show in the test output.
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-fn xsh(root: &Path, cmd: &str) -> std::process::Output {
-    Command::new(XSH)
-        .arg("--root")
-        .arg(root)
-        .arg("--no-banner")
-        .arg("-c")
-        .arg(cmd)
-        .env_remove("XSH_ROOT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("xsh runs")
-}
-
-fn xsh_ok(root: &Path, cmd: &str) {
-    let o = xsh(root, cmd);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success() && !out.contains("ERROR"),
-        "{cmd}: {out} {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    let st = Command::new("cp").arg("-a").arg(from).arg(to).status();
-    assert!(st.is_ok_and(|s| s.success()), "cp -a {}", from.display());
-}
-
-/// Which pair a store holds, by the leaf's DER.
-fn leaf_der(pem: &[u8]) -> Option<Vec<u8>> {
-    parse_pem_certs(pem).ok().map(|c| c[0].as_ref().to_vec())
-}
-
-/// The leaf of each store as the project's reader sees it (through a committed intent), after
-/// checking that its key matches; `None` for a store that does not exist yet.
-fn stores_through_reader(root: &Path, ctx: &str) -> [Option<Vec<u8>>; 2] {
-    let certs = root.join("certs");
-    let mut out = [None, None];
-    for (i, (c, k)) in [
-        ("server.pem", "privkey.pem"),
-        ("client.pem", "clientprivkey.pem"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        // A certificate on disk must load with its key; a store not made yet may be missing.
-        match load_pair(&certs, c, k) {
-            Ok((chain, _)) => out[i] = Some(chain[0].as_ref().to_vec()),
-            Err(e) => assert!(!certs.join(c).exists(), "{ctx}: {c} does not load: {e}"),
-        }
-    }
-    out
-}
-
-/// The leaf of each store as the files on disk hold it, checking the key file's public key is
-/// the certificate's.
-fn stores_on_disk(root: &Path, ctx: &str) -> [Vec<u8>; 2] {
-    let certs = root.join("certs");
-    let mut out: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    for (i, (c, k)) in [
-        ("server.pem", "privkey.pem"),
-        ("client.pem", "clientprivkey.pem"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let cert = std::fs::read(certs.join(c)).unwrap_or_else(|e| panic!("{ctx}: {c}: {e}"));
-        let key = std::fs::read(certs.join(k)).unwrap_or_else(|e| panic!("{ctx}: {k}: {e}"));
-        let chain = parse_pem_certs(&cert).unwrap_or_else(|e| panic!("{ctx}: {c}: {e}"));
-        let key = parse_pem_key(&key).unwrap_or_else(|e| panic!("{ctx}: {k}: {e}"));
-        assert!(
-            key_matches_cert(&chain[0], &key).unwrap(),
-            "{ctx}: the public key of {k} is not the one of {c}"
-        );
-        out[i] = chain[0].as_ref().to_vec();
-    }
-    out
-}
-
-fn audit(root: &Path) -> Vec<Value> {
-    std::fs::read_to_string(root.join("config/audit.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// `xagent --check` on `root`: exit status and output.
-fn check(root: &Path) -> (bool, String) {
-    let o = Command::new(XAGENT)
-        .arg("--root")
-        .arg(root)
-        .arg("--check")
-        .output()
-        .expect("xagent runs");
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
-}
-
-/// Starts the agent, waits for `xagent: ready` (or its exit), stops it.
-fn agent_starts(root: &Path) -> Result<(), String> {
-    let mut child = Command::new(XAGENT)
-        .arg("--root")
-        .arg(root)
-        .arg("--verbose")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let out = child.stdout.take().expect("piped");
-    let mut seen = String::new();
-    let mut ready = false;
-    for line in BufReader::new(out).lines().map_while(Result::ok) {
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("xagent: ready") {
-            ready = true;
-            break;
-        }
-    }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = child.wait();
-    if ready {
-        Ok(())
-    } else {
-        Err(seen)
-    }
-}
-
 /// One multi-file operation under test.
 struct Op {
     name: &'static str,
@@ -199,6 +43,8 @@ struct Op {
     audit_path: Option<&'static str>,
     /// The root is prepared before the change (else the first start or the upgrade).
     prepared: bool,
+    /// Files the change removes (a pending CSR it completes): gone exactly when it landed.
+    removes: &'static [&'static str],
 }
 
 /// A prepared root with its own ports and CA 1 trusted; the upload files beside it.
@@ -259,14 +105,19 @@ fn kill_points(op: &Op, run: &Path) -> Vec<(String, usize)> {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut points = Vec::new();
     for line in text.lines() {
-        // `PID name(args) = ret`; a resumed call was counted where it started.
-        let Some(call) = line.split_once(' ').map(|(_, c)| c) else {
+        // `PID name(args) = ret` (the pid padded to 5 columns); a resumed call was counted
+        // where it started.
+        let Some(call) = line.split_once(' ').map(|(_, c)| c.trim_start()) else {
             continue;
         };
         if call.starts_with("<...") || call.starts_with("+++") || call.starts_with("---") {
             continue;
         }
-        let Some(name) = call.split('(').next().filter(|n| !n.is_empty()) else {
+        let Some(name) = call
+            .split('(')
+            .next()
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        else {
             continue;
         };
         let n = seen.entry(name.to_string()).or_insert(0);
@@ -350,6 +201,13 @@ fn run_op(op: &Op, work: &Path) -> String {
         if let Some(path) = op.audit_path {
             check_audit(&run, path, changed, &ctx);
         }
+        for f in op.removes {
+            assert_eq!(
+                run.join("certs").join(f).exists(),
+                !changed,
+                "{ctx}: {f} is not as the change left the stores"
+            );
+        }
         let (ok, out) = check(&run);
         assert!(ok, "{ctx}: xagent --check after the recovery: {out}");
         if let Err(out) = agent_starts(&run) {
@@ -419,6 +277,7 @@ fn prepared_op(name: &'static str, work: &Path, cmd: String, audit_path: &'stati
         cmd,
         audit_path: Some(audit_path),
         prepared: true,
+        removes: &[],
     }
 }
 
@@ -488,6 +347,46 @@ fn also_as_client_upload_survives_a_kill_at_every_call() {
     run_op(&op, d.path());
 }
 
+/// The certificate issued for a pending request, uploaded without a key: the pair and the
+/// removal of the request's two files are one change.
+#[test]
+fn upload_completing_a_request_survives_a_kill_at_every_call() {
+    if !have_strace() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let base = prepared_base(d.path());
+    xsh_ok(
+        &base,
+        "xCommand Security Certificates CSR Generate Store: Client CommonName: crash-csr.example",
+    );
+    let csr = std::fs::read_to_string(base.join("certs/generated_csr/client.csr")).unwrap();
+    let ca = TestCa::private_ca1().unwrap();
+    let key = rcgen::KeyPair::from_pem(ca.root_key_pem()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(ca.root_pem(), key).unwrap();
+    let signed = rcgen::CertificateSigningRequestParams::from_pem(&csr)
+        .unwrap()
+        .signed_by(&issuer)
+        .unwrap()
+        .pem();
+    let cert = d.path().join("upload-signed.pem");
+    std::fs::write(&cert, signed).unwrap();
+    let mut op = prepared_op(
+        "Client Upload completing a CSR",
+        d.path(),
+        format!(
+            "xCommand Security Certificates Client Upload CertificateFile: \"{}\"",
+            cert.display()
+        ),
+        "Security Certificates Client Upload",
+    );
+    op.removes = &[
+        "generated_csr/client.csr",
+        "generated_csr/client-privkey.pem",
+    ];
+    run_op(&op, d.path());
+}
+
 #[test]
 fn server_reset_survives_a_kill_at_every_call() {
     if !have_strace() {
@@ -519,6 +418,7 @@ fn first_start_survives_a_kill_at_every_call() {
         cmd: "xStatus SystemUnit Product".into(),
         audit_path: None,
         prepared: false,
+        removes: &[],
     };
     run_op(&op, d.path());
 }
@@ -541,84 +441,7 @@ fn single_store_upgrade_survives_a_kill_at_every_call() {
         cmd: "xStatus SystemUnit Product".into(),
         audit_path: Some("Security Certificates Migration"),
         prepared: false,
+        removes: &[],
     };
     run_op(&op, d.path());
-}
-
-/// A root left by an older version killed between the client key's and certificate's renames:
-/// a lone `clientprivkey.pem` is no client store, and the next start makes one.
-#[test]
-fn a_lone_client_key_is_not_a_migrated_store() {
-    let d = tempfile::tempdir().unwrap();
-    let root = d.path().join("root");
-    xsh_ok(&root, "xStatus SystemUnit Product");
-    let certs = root.join("certs");
-    std::fs::remove_file(certs.join("client.pem")).unwrap();
-    std::fs::remove_file(certs.join("ca.pem")).unwrap();
-    xsh_ok(&root, "xStatus SystemUnit Product");
-    let [s, c] = stores_on_disk(&root, "healed");
-    assert_eq!(s, c);
-    assert!(certs.join("ca.pem").exists(), "a root that trusts nothing");
-    let (ok, out) = check(&root);
-    assert!(ok, "{out}");
-}
-
-/// Temp files of a killed writer (some are copies of keys) go at the next start; a live
-/// writer's and anything that is not a regular file stay.
-#[test]
-fn leftover_temp_files_are_cleaned_at_start() {
-    let d = tempfile::tempdir().unwrap();
-    let root = d.path().join("root");
-    xsh_ok(&root, "xStatus SystemUnit Product");
-    let dead = [
-        root.join("certs/.privkey.pem.tmp.0.1f2e3d4c5b6a7980"),
-        root.join("certs/.server.pem.tmp.0.3"),
-        root.join("config/.xconf.txt.tmp.0"),
-        root.join("certs/generated_csr/.client-privkey.pem.tmp.0.aa"),
-    ];
-    for p in &dead {
-        std::fs::write(p, "leftover").unwrap();
-    }
-    let live = root.join(format!("certs/.privkey.pem.tmp.{}.ab", std::process::id()));
-    std::fs::write(&live, "a writer still at work").unwrap();
-    xsh_ok(&root, "xStatus SystemUnit Product");
-    for p in &dead {
-        assert!(!p.exists(), "{} was left", p.display());
-    }
-    assert!(live.exists());
-    // The agent's start cleans too.
-    std::fs::write(&dead[0], "leftover").unwrap();
-    xsh_ok(
-        &root,
-        &format!("xConfiguration SIP TLS Port: {}", free_port()),
-    );
-    xsh_ok(
-        &root,
-        &format!("xConfiguration Tunnel Port: {}", free_port()),
-    );
-    std::fs::write(&dead[0], "leftover").unwrap();
-    agent_starts(&root).unwrap();
-    assert!(!dead[0].exists());
-}
-
-/// A key file that does not parse is reported under its own name, by the agent's check.
-#[test]
-fn key_faults_name_the_key_file() {
-    let d = tempfile::tempdir().unwrap();
-    let root = d.path().join("root");
-    xsh_ok(&root, "xStatus SystemUnit Product");
-    std::fs::write(
-        root.join("certs/clientprivkey.pem"),
-        "-----BEGIN PRIVATE KEY-----\nAAAA\n",
-    )
-    .unwrap();
-    let (ok, out) = check(&root);
-    assert!(!ok);
-    let key = root.join("certs/clientprivkey.pem").display().to_string();
-    assert!(out.contains(&format!("xagent: {key}: ")), "{out}");
-    assert!(
-        out.contains("missing section end line '-----END PRIVATE KEY-----'"),
-        "{out}"
-    );
-    assert!(!out.contains("[45, 45"), "{out}");
 }

@@ -1,6 +1,8 @@
 //! `audit.log` (JSON lines) and its side file `.audit.tail`, which says which generation the
 //! last writer claimed and where its records end, so the next writer finds the highest claimed
-//! generation by reading only what was appended since, not the whole log.
+//! generation by reading only what was appended since, not the whole log. Certificate changes
+//! tag their records with the id of their change (`change`); the marker [`CHANGE_ROLLED_BACK`]
+//! with that id cancels them, as [`ROLLED_BACK`] cancels a generation's.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -347,6 +349,7 @@ mod refused_tests {
             old: String::new(),
             new: "5070".into(),
             result: "refused: read-only role".into(),
+            change: String::new(),
         }
     }
 

@@ -12,7 +12,8 @@
 //! save work and are never the configuration: `.audit.tail` (the generation the last writer
 //! claimed and where its audit records end, so the next writer reads only what follows) and
 //! `.xconf.clean` (length and hash of bytes a clean commit wrote, so a checked read need not
-//! re-check them); a stale or missing one only costs the work it would have saved. Where
+//! re-check them); a stale or missing one only costs the work it would have saved. Every file
+//! of the store (and of the rooms above that replace files) is written through [`atomic`]. Where
 //! configuration lives is the [`Backend`] trait; [`Store`] is its implementation on these files.
 //! This room knows no certificates, no terminal and no renderer.
 

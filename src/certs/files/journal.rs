@@ -361,8 +361,8 @@ fn parse_intent(bytes: &[u8]) -> Option<Intent> {
         let l = line()?;
         let mut f = l.splitn(4, ' ');
         let mode = u32::from_str_radix(f.next()?, 8).ok()?;
-        let new: Option<usize> = parse_len(f.next()?)?;
-        let old: Option<usize> = parse_len(f.next()?)?;
+        let new = parse_len(f.next()?).ok()?;
+        let old = parse_len(f.next()?).ok()?;
         heads.push((f.next()?.to_string(), mode, new, old));
     }
     let mut take = |len: Option<usize>| -> Option<Option<Vec<u8>>> {
@@ -395,11 +395,12 @@ fn parse_intent(bytes: &[u8]) -> Option<Intent> {
     })
 }
 
-fn parse_len(s: &str) -> Option<Option<usize>> {
+/// `-` (no content: the file is absent) or a length.
+fn parse_len(s: &str) -> Result<Option<usize>, std::num::ParseIntError> {
     if s == "-" {
-        Some(None)
+        Ok(None)
     } else {
-        s.parse().ok().map(Some)
+        s.parse().map(Some)
     }
 }
 
@@ -471,6 +472,57 @@ mod tests {
         assert!(committed_view(d.path()).is_empty());
         fs::write(d.path().join(INTENT), b"junk").unwrap();
         assert!(read_intent(d.path()).is_err());
+    }
+
+    /// Records written before a kill that came ahead of the commit point are marked once, and
+    /// `xHistory` no longer shows them; a change that landed keeps its record.
+    #[test]
+    fn records_of_a_change_that_never_landed_are_marked_rolled_back() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = super::super::store::certs_dir(root.path());
+        fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let who = Who {
+            user: "admin".into(),
+            from: "local".into(),
+            session: "1".into(),
+        };
+        let note = |path: &str| Note {
+            path: path.into(),
+            old: "old".into(),
+            new: "new".into(),
+            result: "applied".into(),
+        };
+        let files = || vec![FileChange::put("server.pem", b"landed", 0o644)];
+        let audit = |n| {
+            Some(Audit {
+                store: &store,
+                who: &who,
+                notes: vec![note(n)],
+            })
+        };
+        change(&dir, files(), audit("Security Certificates Server Upload")).unwrap();
+        // A writer killed between its records and its commit: prepared intent, records written.
+        let mut i = intent(false);
+        i.audit_from = fs::metadata(store.audit_path()).unwrap().len();
+        write_intent(&dir, &i).unwrap();
+        let a = Audit {
+            store: &store,
+            who: &who,
+            notes: vec![note("Security Certificates Client Upload")],
+        };
+        append_notes(&a, &i.id).unwrap();
+        assert_eq!(store.history(10).unwrap().len(), 2);
+        assert!(matches!(
+            recover(root.path()).unwrap(),
+            Some(Recovered::RolledBack(_))
+        ));
+        let h = store.history(10).unwrap();
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h[0].path, "Security Certificates Server Upload");
+        let log = fs::read_to_string(store.audit_path()).unwrap();
+        assert_eq!(log.matches(CHANGE_ROLLED_BACK).count(), 1, "{log}");
+        assert_eq!(fs::read(dir.join("server.pem")).unwrap(), b"landed");
     }
 
     #[test]

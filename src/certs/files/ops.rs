@@ -219,11 +219,17 @@ pub fn lock(root: &Path) -> Result<FolderLock, OpError> {
     let dir = certs_dir(root);
     std::fs::create_dir_all(&dir).map_err(|e| CertError::io("create folder", &dir, e))?;
     let p = dir.join(".lock");
+    // The lock file may have been made by another user (the first start, as whoever ran it):
+    // `flock` needs no write access, so a read-only open locks as well.
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&p)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => File::open(&p),
+            _ => Err(e),
+        })
         .map_err(|e| CertError::io("open", &p, e))?;
     file.lock().map_err(|e| CertError::io("lock", &p, e))?;
     Ok(FolderLock { _file: file })

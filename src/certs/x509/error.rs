@@ -171,7 +171,6 @@ impl From<rcgen::Error> for CertError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::certs::x509::info::{parse_pem_certs, parse_pem_key};
 
     /// The library prints the offending line as a byte array; ours is text.

@@ -160,7 +160,7 @@ impl Cx<'_, '_> {
         let checked = upload::check(root, &input, UnixTime::now()).map_err(|e| self.refuse(e))?;
         // The records go to the audit log before any file changes (see `certs::journal`).
         let audit = upload::AuditAs {
-            store: &self.session.store,
+            store: self.session.store,
             who: &self.session.ctx.who,
             path: self.path,
         };
@@ -232,7 +232,7 @@ impl Cx<'_, '_> {
             }
         }
         let audit = Audit {
-            store: &self.session.store,
+            store: self.session.store,
             who: &self.session.ctx.who,
             notes,
         };
