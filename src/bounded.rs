@@ -355,6 +355,7 @@ mod tests {
             FileKind::Key,
             FileKind::Snapshot,
             FileKind::Log,
+            FileKind::Probes,
         ] {
             assert_eq!(LIMITS.iter().filter(|l| l.kind == k).count(), 1, "{k:?}");
         }

@@ -266,7 +266,11 @@ mod tests {
         let again = read_all(root);
         assert_eq!(again.iter().filter(|k| k.address == "10.0.0.99").count(), 1);
         assert_eq!(again.len(), MAX_KEPT);
-        std::fs::write(path(root), vec![b'x'; (crate::bounded::FileKind::Probes.limit().bytes + 1) as usize]).unwrap();
+        std::fs::write(
+            path(root),
+            vec![b'x'; (crate::bounded::FileKind::Probes.limit().bytes + 1) as usize],
+        )
+        .unwrap();
         assert!(read_all(root).is_empty(), "an oversized file is not read");
     }
 }

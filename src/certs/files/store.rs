@@ -138,7 +138,8 @@ pub fn load_pair(
     };
     for attempt in 1..=LOAD_ATTEMPTS {
         let view = journal::committed_view(dir);
-        let cert_pem = read_through(&view, dir, cert_name, FileKind::Certificate).map_err(at(&cert_path))?;
+        let cert_pem =
+            read_through(&view, dir, cert_name, FileKind::Certificate).map_err(at(&cert_path))?;
         let key_pem = read_through(&view, dir, key_name, FileKind::Key).map_err(at(&key_path))?;
         let certs = parse_pem_certs(&cert_pem).map_err(at(&cert_path))?;
         let key = parse_pem_key(&key_pem).map_err(at(&key_path))?;
