@@ -89,6 +89,8 @@ fn main() {
     let mut inproc = Vec::with_capacity(rounds);
     let mut records = Vec::with_capacity(rounds);
     let mut hs = Vec::with_capacity(rounds);
+    // CPU per probe, both ends: this process (the prober) and the agent it probes.
+    let (cpu0, agent_cpu0) = (common::procfs::self_cpu(), agent.cpu_secs());
     for _ in 0..rounds {
         let t = Instant::now();
         let r = xsh::probe::probe(&prober, &spec);
@@ -99,6 +101,8 @@ fn main() {
         records.push(ms(t.elapsed().saturating_sub(handshakes)));
         hs.push(ms(handshakes));
     }
+    let cpu_probe = (common::procfs::self_cpu() - cpu0) / rounds as f64;
+    let cpu_agent = (agent.cpu_secs() - agent_cpu0) / rounds as f64;
     let s = summary(&inproc);
     let rec = summary(&records);
     let h = summary(&hs);
@@ -121,6 +125,12 @@ fn main() {
         s.max,
         verdict(s.p50 <= GOAL_MS)
     );
+    println!(
+        "  CPU per probe: prober {:.2} ms, agent {:.2} ms ({:.2} ms per handshake, both ends)",
+        cpu_probe * 1e3,
+        cpu_agent * 1e3,
+        (cpu_probe + cpu_agent) * 1e3 / 3.0
+    );
 
     let cmd = format!(
         "xCommand Security Certificates Probe Address: 127.0.0.1 Port: {} ServerName: localhost",
@@ -128,6 +138,7 @@ fn main() {
     );
     let runs = rounds.clamp(1, 30);
     let mut e2e = Vec::with_capacity(runs);
+    let child_cpu0 = common::procfs::children_cpu();
     for _ in 0..runs {
         let t = Instant::now();
         let out = Command::new(common::xsh_bin())
@@ -145,14 +156,16 @@ fn main() {
             ));
         }
     }
+    let cpu_xsh = (common::procfs::children_cpu() - child_cpu0) / runs as f64;
     let s2 = summary(&e2e);
     println!(
-        "end to end (xsh -c, process start included), {} runs: p50 {:.1} ms  p90 {:.1} ms  max {:.1} ms; ratio to in process {:.2}",
+        "end to end (xsh -c, process start included), {} runs: p50 {:.1} ms  p90 {:.1} ms  max {:.1} ms; ratio to in process {:.2}; CPU per run (xsh) {:.2} ms",
         s2.n,
         s2.p50,
         s2.p90,
         s2.max,
-        s2.p50 / s.p50
+        s2.p50 / s.p50,
+        cpu_xsh * 1e3
     );
     drop(agent);
 }
