@@ -36,6 +36,8 @@ pub enum FileKind {
     Log,
     /// `status/probes.json`, the last partner probe per address.
     Probes,
+    /// `certs/.intent`, a certificate change in flight (new and old contents of its files).
+    Intent,
 }
 
 /// One row of the table: the kind, its limit, whether a link may lead to it, and its name.
@@ -102,6 +104,12 @@ pub const LIMITS: &[Limit] = &[
         bytes: MIB,
         follow: false,
         what: "probe record file",
+    },
+    Limit {
+        kind: FileKind::Intent,
+        bytes: 40 * MIB,
+        follow: false,
+        what: "certificate change intent",
     },
 ];
 
@@ -356,6 +364,7 @@ mod tests {
             FileKind::Snapshot,
             FileKind::Log,
             FileKind::Probes,
+            FileKind::Intent,
         ] {
             assert_eq!(LIMITS.iter().filter(|l| l.kind == k).count(), 1, "{k:?}");
         }

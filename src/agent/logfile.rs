@@ -39,13 +39,15 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Shifts `path` to `path.1` (and `.1` to `.2` …), deleting the one past `keep`.
-fn rotate(path: &Path, keep: u32) {
+/// Shifts `path` to `path.1` (and `.1` to `.2` …), deleting the one past `keep`. Only the last
+/// rename must succeed: without it the full log stays in place and the caller would rotate again
+/// and again.
+fn rotate(path: &Path, keep: u32) -> std::io::Result<()> {
     let _ = std::fs::remove_file(rotated(path, keep));
     for n in (1..keep).rev() {
         let _ = std::fs::rename(rotated(path, n), rotated(path, n + 1));
     }
-    let _ = std::fs::rename(path, rotated(path, 1));
+    std::fs::rename(path, rotated(path, 1))
 }
 
 /// The longest prefix of `bytes` that ends a line and fits in `room` bytes (0 when none does).
@@ -66,8 +68,20 @@ pub fn append(path: &Path, mut bytes: &[u8], limits: &LogLimits) -> std::io::Res
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            // Non-blocking: a FIFO planted in place of a log fails the open (no reader) instead
+            // of stopping the agent; anything but a regular file is refused below.
+            .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
             .open(path)
+            .and_then(|f| {
+                if f.metadata()?.is_file() {
+                    Ok(f)
+                } else {
+                    Err(std::io::Error::other(format!(
+                        "{} is not a regular file",
+                        path.display()
+                    )))
+                }
+            })
     };
     while !bytes.is_empty() {
         let mut f = open()?;
@@ -76,7 +90,7 @@ pub fn append(path: &Path, mut bytes: &[u8], limits: &LogLimits) -> std::io::Res
         if n == 0 {
             if size > 0 {
                 drop(f);
-                rotate(path, limits.keep);
+                rotate(path, limits.keep)?;
                 continue;
             }
             // One line longer than a whole log: it goes alone into a file of its own.
@@ -150,6 +164,26 @@ impl RefusedWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO in place of a log fails the append at once (it used to wait for a reader), and a
+    /// rotation that cannot move the full log is an error, not an endless loop.
+    #[test]
+    fn a_fifo_or_a_stuck_rotation_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("events.log");
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(append(&p, b"line\n", &LogLimits::default()).is_err());
+        std::fs::remove_file(&p).unwrap();
+        let limits = LogLimits {
+            max_bytes: 10,
+            keep: 1,
+            ..LogLimits::default()
+        };
+        append(&p, b"0123456789\n", &limits).unwrap();
+        // `.1` a folder with something in it: renaming the full log onto it fails.
+        std::fs::create_dir_all(rotated(&p, 1).join("x")).unwrap();
+        assert!(append(&p, b"more\n", &limits).is_err());
+    }
 
     #[test]
     fn a_log_never_passes_its_size_and_keeps_count_files() {

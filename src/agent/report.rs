@@ -220,6 +220,9 @@ impl Report {
 
     /// Queues one event line; returns the pending size.
     fn event_line(&self, module: &str, level: &str, detail: &str) -> usize {
+        // Details carry peer text (names, reasons): whatever a caller forgot, no control
+        // character reaches the log or the agent's terminal.
+        let detail = &*crate::peer_text::visible(detail, false);
         // Detail lines only when `Logging Level` asks for them (the diagnostic log's filter).
         let detail_wanted = match level {
             "DEBUG" => tracing::enabled!(tracing::Level::DEBUG),

@@ -30,8 +30,10 @@ use crate::store::{now_rfc3339, Store, Who, CHANGE_ROLLED_BACK};
 
 /// The intent file in `ROOT/certs/`.
 pub const INTENT: &str = ".intent";
-/// The intent holds private keys: owner only.
-const INTENT_MODE: u32 = 0o600;
+/// The intent holds private keys: the keys' own mode (owner and the root's group, which the
+/// agent's user is in), so an agent that did not start the change can still read through it
+/// and finish it.
+const INTENT_MODE: u32 = super::store::KEY_MODE;
 const MAGIC: &str = "xsh-certificate-change 1";
 
 /// One file of a change: its name under `ROOT/certs/` (may name a sub-folder), its mode and its
@@ -116,11 +118,8 @@ pub fn change(
     let mut entries = Vec::with_capacity(changes.len());
     for c in changes {
         let p = dir.join(&c.name);
-        let old = match fs::read(&p) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(CertError::io("read", p, e)),
-        };
+        // The old content goes into the intent: a regular file of a store's size only.
+        let old = crate::bounded::read_opt(&p, crate::bounded::FileKind::CaList)?;
         entries.push(Entry {
             name: c.name,
             mode: c.mode,
@@ -148,15 +147,23 @@ pub fn change(
         intent.audit_from = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         write_intent(dir, &intent)?;
         if let Err(e) = append_notes(a, &intent.id) {
-            let _ = atomic::remove(&dir.join(INTENT));
+            // Some records may have landed (a write that went through, an fsync that failed):
+            // mark them rolled back; if even that fails, the prepared intent stays and the next
+            // start marks them.
+            let root = dir.parent().unwrap_or(dir);
+            if mark_rolled_back(root, &intent).is_ok() {
+                let _ = atomic::remove(&dir.join(INTENT));
+            }
             return Err(e);
         }
     }
     intent.committed = true;
     if let Err(e) = write_intent(dir, &intent) {
+        // The committed intent may have landed (its rename did, its folder's fsync did not):
+        // write it back as prepared before marking, so no start completes what was refused.
         intent.committed = false;
         let root = dir.parent().unwrap_or(dir);
-        if mark_rolled_back(root, &intent).is_ok() {
+        if write_intent(dir, &intent).is_ok() && mark_rolled_back(root, &intent).is_ok() {
             let _ = atomic::remove(&dir.join(INTENT));
         }
         return Err(e);
@@ -165,8 +172,11 @@ pub fn change(
         // Undo from the old contents; if even that fails the committed intent stays, and the
         // next start completes the change.
         if apply(dir, &intent, true).is_ok() {
+            // Prepared again before the marker: the user was told the change failed, so a later
+            // start must roll it back, never complete it.
+            intent.committed = false;
             let root = dir.parent().unwrap_or(dir);
-            if mark_rolled_back(root, &intent).is_ok() {
+            if write_intent(dir, &intent).is_ok() && mark_rolled_back(root, &intent).is_ok() {
                 let _ = atomic::remove(&dir.join(INTENT));
             }
         }
@@ -324,10 +334,9 @@ fn write_intent(dir: &Path, intent: &Intent) -> Result<(), CertError> {
 
 fn read_intent(dir: &Path) -> Result<Option<Intent>, CertError> {
     let p = dir.join(INTENT);
-    let bytes = match fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CertError::io("read", p, e)),
+    // Bounded, regular file only, never through a link: every pair load reads it.
+    let Some(bytes) = crate::bounded::read_opt(&p, crate::bounded::FileKind::Intent)? else {
+        return Ok(None);
     };
     parse_intent(&bytes).map(Some).ok_or_else(|| {
         CertError::io(
@@ -363,7 +372,11 @@ fn parse_intent(bytes: &[u8]) -> Option<Intent> {
         let mode = u32::from_str_radix(f.next()?, 8).ok()?;
         let new = parse_len(f.next()?).ok()?;
         let old = parse_len(f.next()?).ok()?;
-        heads.push((f.next()?.to_string(), mode, new, old));
+        let name = f.next()?.to_string();
+        if !is_store_name(&name) {
+            return None;
+        }
+        heads.push((name, mode, new, old));
     }
     let mut take = |len: Option<usize>| -> Option<Option<Vec<u8>>> {
         match len {
@@ -396,6 +409,16 @@ fn parse_intent(bytes: &[u8]) -> Option<Intent> {
 }
 
 /// `-` (no content: the file is absent) or a length.
+/// A name under `ROOT/certs/`: relative, with normal components only (no `..`, no root), so a
+/// planted intent cannot make a start write outside the store.
+fn is_store_name(name: &str) -> bool {
+    use std::path::Component;
+    !name.is_empty()
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+}
+
 fn parse_len(s: &str) -> Result<Option<usize>, std::num::ParseIntError> {
     if s == "-" {
         Ok(None)
@@ -471,6 +494,18 @@ mod tests {
         write_intent(d.path(), &intent(false)).unwrap();
         assert!(committed_view(d.path()).is_empty());
         fs::write(d.path().join(INTENT), b"junk").unwrap();
+        assert!(read_intent(d.path()).is_err());
+        // A planted intent naming a file outside the store is not an intent.
+        let mut outside = intent(true);
+        outside.entries[0].name = "../config/xconf.txt".into();
+        write_intent(d.path(), &outside).unwrap();
+        assert!(read_intent(d.path()).is_err());
+        outside.entries[0].name = "/etc/passwd".into();
+        write_intent(d.path(), &outside).unwrap();
+        assert!(read_intent(d.path()).is_err());
+        // Never read through a link (every pair load reads the intent).
+        fs::remove_file(d.path().join(INTENT)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join(INTENT)).unwrap();
         assert!(read_intent(d.path()).is_err());
     }
 

@@ -137,7 +137,9 @@ fn top_issuer(leaf: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -
             None => break,
         }
     }
-    Some(issuer.to_string())
+    // A name from the peer's chain: sanitised here, where it enters (it ends up in refusal
+    // reasons, the event log and the agent's terminal).
+    Some(crate::peer_text::PeerText::new(&issuer.to_string()).into_string())
 }
 
 /// Walk from the leaf's issuer up through the supplied intermediates (by name)
