@@ -439,11 +439,16 @@ fn openssl_peers_are_told_apart() {
 #[test]
 fn a_peer_that_closes_without_alert_and_one_that_never_answers() {
     let q = Node::new("prober");
-    // Closes at once, without an alert.
+    // Closes without an alert once it has read the ClientHello: a close with the hello still
+    // unread would be a reset (RST), not the orderly close (FIN) this case is about.
     let closer = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closer.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for s in closer.incoming() {
+        for mut s in closer.incoming().flatten() {
+            use std::io::Read;
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+            let mut buf = [0u8; 4096];
+            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
             drop(s);
         }
     });
