@@ -16,6 +16,7 @@
 //! | 1 | parse | `parse` | the command language: lines to requests (knows no disk) |
 //! | 2 | configuration store | `store` | `ROOT/config/`: snapshot, transaction, audit |
 //! | 3 | certificates | `certs` | X.509, the EKU policy, verifiers, the files in `ROOT/certs/` |
+//! | 3 | accounts | `accounts` | local administrator accounts (argon2id, `ROOT/config/accounts`), login throttling and lockout |
 //! | 4 | certificates | `certs_status`, `probe` | what the certificate files say in the status tree; the partner probe (a TLS client handshake per identity, its verdict and records) |
 //! | 5 | status | `status` | the status tree's values: agent snapshot, configuration, certificates |
 //! | 6 | engine | `engine`, `root` | a request + a context to a typed reply; preparing a ROOT |
@@ -23,11 +24,13 @@
 //! | 8 | renderers | `render` | terminal, XML and JSON text of replies and errors |
 //! | 9 | documents | `dump` | configuration and status dumps, `xCommand SystemUnit Dump` |
 //! | 10 | documents | `diag` | the diagnostic bundle, `xCommand DiagnosticLogging Collect` |
-//! | 11 | front ends | `shell`, `agent`, `cli` | the terminal session; the TLS agent (no terminal); the process flags |
+//! | 11 | front ends | `web` | the HTTPS plane: pages, getxml/putxml, jsxapi's WebSocket (no listener loop of its own choosing, no terminal) |
+//! | 12 | front ends | `shell`, `agent`, `cli` | the terminal session; the TLS agent (no terminal; runs the HTTPS listener); the process flags |
 #![forbid(unsafe_code)]
 // Only a binary ends the process: a library call that exits skips every destructor (terminal
 // restore, flushed logs, lock files).
 #![warn(clippy::exit)]
+pub mod accounts;
 pub mod agent;
 pub mod bounded;
 pub mod certs;
@@ -47,6 +50,7 @@ pub mod schema;
 pub mod shell;
 pub mod status;
 pub mod store;
+pub mod web;
 
 use std::sync::OnceLock;
 

@@ -1,0 +1,1 @@
+//! The server-rendered pages (maud): login, the certificate pages, status, configuration.
