@@ -40,10 +40,10 @@ pub const CSRF_HEADER: &str = "X-CSRF-Header";
 /// Sessions kept at once; past it the least recently used one is dropped.
 const MAX_SESSIONS: usize = 512;
 
-/// How long a web session lives without a request.
-// TODO(s4-accounts): read the idle-timeout setting the accounts helper adds; one place.
-pub fn idle_timeout(_cfg: &crate::store::Config) -> Duration {
-    Duration::from_secs(30 * 60)
+/// How long a web session lives without a request (`xConfiguration Administration TimeOut`;
+/// 0 there is never).
+pub fn idle_timeout(cfg: &crate::store::Config) -> Duration {
+    accounts::session_idle_timeout(cfg).unwrap_or(Duration::MAX)
 }
 
 #[derive(Debug, Clone)]
@@ -201,8 +201,8 @@ pub async fn check_password(
     let account = tokio::task::spawn_blocking(move || acc.verify(&name2, &pw, &ip, &lockout))
         .await
         .map_err(|e| {
-            LoginError::Unavailable(accounts::AccountError(format!(
-                "the password check failed: {e}"
+            LoginError::Unavailable(accounts::AccountError::Hash(format!(
+                "the password check stopped: {e}"
             )))
         })??;
     let allowed = match front {
