@@ -16,6 +16,7 @@
 pub mod help;
 pub mod registry;
 pub mod reply;
+pub mod structured;
 pub mod view;
 
 mod exec;

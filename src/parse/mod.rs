@@ -259,6 +259,18 @@ pub fn parse_with(s: &Schema, line: &str) -> Result<Request, ShellError> {
     Ok(Request { action, result_id })
 }
 
+/// Resolves tokens a front end built from a structured request (a JSON path, a form) exactly as
+/// the tokens of a typed line are resolved. `line` is that request written out as a line; it is
+/// read only for the columns of errors, never lexed, so a value can never become syntax.
+pub fn resolve_tokens(
+    s: &Schema,
+    verb: Verb,
+    toks: &[Token],
+    line: &str,
+) -> Result<Action, ShellError> {
+    resolve(s, verb, toks, line)
+}
+
 fn verb_list() -> String {
     let mut v: Vec<&str> = VERBS.iter().map(|(n, _)| *n).collect();
     v.extend(["echo", "bye", "help"]);
