@@ -111,7 +111,7 @@ impl Site {
 
 /// The configuration line that puts the agent's web listener on `port`.
 fn web_port_line(port: u16) -> String {
-    format!("xConfiguration Web HTTPS Port: {port}")
+    format!("xConfiguration Administration HTTPS Port: {port}")
 }
 
 /// `curl -k` of `url` (with a `Cookie:` header): the status code and body.

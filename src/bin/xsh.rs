@@ -76,6 +76,7 @@ fn main() -> ExitCode {
         .or_else(|| std::env::var_os("SSH_ORIGINAL_COMMAND"))
         .map(std::os::unix::ffi::OsStringExt::into_vec);
     let agent = if args.quickstart.is_some() {
+        quickstart_admin(&root);
         start_agent(&root)
     } else {
         None
@@ -158,6 +159,83 @@ fn is_session_word(c: &[u8]) -> bool {
     t.is_empty() || t == "tsh" || t == "xsh" || t.ends_with("/tsh") || t.ends_with("/xsh")
 }
 
+/// `--quickstart` on a root without accounts: creates `admin` (ReadWrite) with a random
+/// one-time password and prints it once, on an interactive session only. Piped or scripted,
+/// nothing is created and no password is printed: it says how to create one.
+fn quickstart_admin(root: &std::path::Path) {
+    use xsh::accounts::{password, Access, Accounts};
+    let accounts = match Accounts::open(root) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("xsh: quick start: accounts: {e}");
+            return;
+        }
+    };
+    if accounts.list().map(|l| !l.is_empty()).unwrap_or(true) {
+        return;
+    }
+    let how = "xCommand AdminAccountAdd Name: \"admin\" Password: \"...\" Access: ReadWrite";
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "xsh: quick start: no web account yet (not interactive, so no password is printed); create one with: {how}"
+        );
+        return;
+    }
+    let made = password::one_time()
+        .map_err(|e| e.to_string())
+        .and_then(|pw| {
+            accounts
+                .add("admin", &pw, Access::ReadWrite)
+                .map(|()| pw)
+                .map_err(|e| e.to_string())
+        });
+    match made {
+        Ok(pw) => {
+            if let Ok(store) = xsh::store::Store::open(root) {
+                let _ = store.audit_note(
+                    &xsh::store::Who::current(),
+                    "xCommand AdminAccountAdd",
+                    "",
+                    "Name: \"admin\" Access: ReadWrite WebAccess: Yes APIAccess: Yes Password: *** (via quickstart)",
+                    "applied",
+                );
+            }
+            eprintln!(
+                "xsh: quick start: web account 'admin' created with the one-time password {pw}\n\
+                 xsh: it is shown only now; change it with: xCommand AdminAccountModify Name: \"admin\" Password: \"...\""
+            );
+        }
+        Err(e) => eprintln!(
+            "xsh: quick start: cannot create the admin account: {e}; create one with: {how}"
+        ),
+    }
+}
+
+/// The quick start's web address: `Administration HTTPS Port` moves to the unprivileged 8443
+/// unless the root sets a port of its own (443 needs root). `None` when HTTPS Mode is Off.
+fn quickstart_web(root: &std::path::Path) -> Option<String> {
+    let store = xsh::store::Store::open(root).ok()?;
+    let key = |line: &str| match xsh::parse::parse_line(line).ok()?.action {
+        xsh::parse::Action::ConfigSet { key, .. } => Some(key),
+        _ => None,
+    };
+    let port_key = key("xConfiguration Administration HTTPS Port: 8443")?;
+    let ((on, port, address), _, _) = store
+        .transact(&xsh::store::Who::current(), |c| {
+            if !c.values.contains_key(&port_key) {
+                c.set(port_key.clone(), "8443".into());
+            }
+            let https = c.administration().https();
+            (
+                https.mode() == xsh::schema::values::OnOff::On,
+                https.port(),
+                c.agent().listen().address().to_string(),
+            )
+        })
+        .ok()?;
+    on.then(|| format!("https://{address}:{port}/"))
+}
+
 /// `--quickstart`: runs the agent (this binary with `--run-agent`) on the root for the length of the session,
 /// unless one already runs there, and waits until it has published its status.
 fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
@@ -168,6 +246,7 @@ fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
         );
         return None;
     }
+    let web = quickstart_web(root);
     let exe = std::env::current_exe().ok()?;
     let log = std::fs::File::create(root.join("status").join("xagent.out")).ok();
     let mut cmd = std::process::Command::new(&exe);
@@ -198,6 +277,9 @@ fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
                 child.id(),
                 root.display()
             );
+            if let Some(web) = &web {
+                eprintln!("xsh: quick start: web interface and API at {web}");
+            }
             return Some(child);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -14,7 +14,6 @@ mod config;
 mod layout;
 mod req;
 mod run;
-mod shim;
 mod status;
 
 use std::collections::HashMap;
@@ -28,7 +27,8 @@ use maud::{html, Markup};
 
 use self::certs::{done, Store};
 use self::layout::{Outcome, View};
-pub use self::shim::{WebState, WebUser};
+use super::auth::WebUser;
+use super::WebState;
 use crate::engine::Role;
 use crate::error::{Area, Code, ShellError};
 
