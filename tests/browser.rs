@@ -207,82 +207,79 @@ impl Walk<'_> {
     }
 
     /// Every visible form control has a label (or is a button with text) and no negative
-    /// tabindex.
+    /// tabindex: the offenders' HTML, found in one script.
     async fn labels(&self, name: &str) {
-        let controls = self
+        let r = self
             .d
-            .find_all(By::Css(
-                "input:not([type=hidden]), select, textarea, button",
-            ))
+            .execute(
+                r#"const bad = [];
+                for (const c of document.querySelectorAll('input:not([type=hidden]), select, textarea, button')) {
+                  const t = c.getAttribute('tabindex');
+                  if (t !== null && t.startsWith('-')) { bad.push('out of the tab order: ' + c.outerHTML); continue; }
+                  if (c.tagName === 'BUTTON') {
+                    if (!c.textContent.trim() && !c.getAttribute('aria-label')) bad.push('no text: ' + c.outerHTML);
+                    continue;
+                  }
+                  if (!c.id || !document.querySelector('label[for="' + c.id + '"]')) bad.push('no label: ' + c.outerHTML);
+                }
+                return bad;"#,
+                Vec::new(),
+            )
             .await
             .unwrap();
-        for c in controls {
-            let tag = c.tag_name().await.unwrap();
-            let html = c.outer_html().await.unwrap();
-            if let Some(t) = c.attr("tabindex").await.unwrap() {
-                assert!(!t.starts_with('-'), "{name}: {html} is out of the tab order");
-            }
-            if tag == "button" {
-                let text = c.text().await.unwrap();
-                let aria = c.attr("aria-label").await.unwrap();
-                assert!(
-                    !text.trim().is_empty() || aria.is_some(),
-                    "{name}: {html} has no text"
-                );
-                continue;
-            }
-            let id = c.id().await.unwrap().unwrap_or_default();
-            assert!(!id.is_empty(), "{name}: {html} has no id for a label");
-            let labels = self
-                .d
-                .find_all(By::Css(format!("label[for='{id}']")))
-                .await
-                .unwrap();
-            assert!(!labels.is_empty(), "{name}: {html} has no label");
-        }
+        let bad: Vec<String> = r.convert().unwrap();
+        assert!(bad.is_empty(), "{name}:\n{}", bad.join("\n"));
     }
 
     /// Tabs through the page from the top: the skip link comes first, and every link and
     /// enabled form control receives the focus.
     async fn keyboard(&self, name: &str) {
-        let wanted = self
+        let r = self
             .d
-            .find_all(By::Css(
-                "a[href], input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea, button, summary",
-            ))
+            .execute(
+                r#"let n = 0;
+                for (const e of document.querySelectorAll('a[href], input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea, button, summary')) {
+                  if (e.offsetParent === null && !e.classList.contains('skip')) continue;
+                  e.setAttribute('data-kb', String(n++));
+                }
+                return n;"#,
+                Vec::new(),
+            )
             .await
             .unwrap();
-        let mut want = HashSet::new();
-        for w in &wanted {
-            if w.is_displayed().await.unwrap_or(false) || w.class_name().await.unwrap().as_deref() == Some("skip") {
-                want.insert(w.element_id().to_string());
-            }
-        }
-        // Start from the top of the document.
-        self.d.goto(self.d.current_url().await.unwrap().as_str()).await.ok();
+        let want: u64 = r.convert().unwrap();
         let mut seen = HashSet::new();
         let mut first = None;
-        for _ in 0..(wanted.len() + 3) {
+        for _ in 0..(want + 3) {
             self.d.action_chain().send_keys(Key::Tab).perform().await.unwrap();
-            let a = self.d.active_element().await.unwrap();
-            if first.is_none() {
-                first = Some(a.outer_html().await.unwrap());
-            }
-            seen.insert(a.element_id().to_string());
+            let r = self
+                .d
+                .execute(
+                    "const a = document.activeElement; return [a.getAttribute('data-kb') || '', a.outerHTML.slice(0, 160)];",
+                    Vec::new(),
+                )
+                .await
+                .unwrap();
+            let (kb, html): (String, String) = r.convert().unwrap();
+            first.get_or_insert(html);
+            seen.insert(kb);
         }
         let first = first.unwrap_or_default();
         assert!(
             first.contains("Skip to content"),
             "{name}: the first Tab stop is {first}, not the skip link"
         );
-        let missed: Vec<&String> = want.iter().filter(|w| !seen.contains(*w)).collect();
+        let missed: Vec<u64> = (0..want).filter(|i| !seen.contains(&i.to_string())).collect();
         if !missed.is_empty() {
-            let mut desc = Vec::new();
-            for w in &wanted {
-                if missed.contains(&&w.element_id().to_string()) {
-                    desc.push(w.outer_html().await.unwrap());
-                }
-            }
+            let r = self
+                .d
+                .execute(
+                    "return arguments[0].map(i => document.querySelector('[data-kb=\"' + i + '\"]').outerHTML.slice(0, 200));",
+                    vec![serde_json::json!(missed)],
+                )
+                .await
+                .unwrap();
+            let desc: Vec<String> = r.convert().unwrap();
             panic!("{name}: never reached with Tab:\n{}", desc.join("\n"));
         }
     }
@@ -353,7 +350,7 @@ fn chromium_walks_the_certificate_flows() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut caps = DesiredCapabilities::chromium();
+        let mut caps = DesiredCapabilities::chrome();
         caps.set_binary("/usr/bin/chromium").unwrap();
         for a in [
             "--headless=new",

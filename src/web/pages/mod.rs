@@ -72,7 +72,7 @@ pub fn login_page(error: Option<&str>) -> Markup {
             form method="post" action="/login" class="stack" {
                 div class="field" {
                     label for="username" { "Username" }
-                    input id="username" type="text" name="username" autocomplete="username" required autofocus;
+                    input id="username" type="text" name="username" autocomplete="username" required;
                 }
                 div class="field" {
                     label for="password" { "Password" }
