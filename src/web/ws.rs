@@ -1,1 +1,0 @@
-//! jsxapi's WebSocket at `/ws`: the `auth-…` sub-protocol, JSON-RPC 2.0, feedback notifications.
