@@ -38,6 +38,8 @@ pub enum FileKind {
     Probes,
     /// `certs/.intent`, a certificate change in flight (new and old contents of its files).
     Intent,
+    /// `config/accounts`, the local administrator accounts (argon2id hashes, mode 0600).
+    Accounts,
 }
 
 /// One row of the table: the kind, its limit, whether a link may lead to it, and its name.
@@ -110,6 +112,13 @@ pub const LIMITS: &[Limit] = &[
         bytes: 40 * MIB,
         follow: false,
         what: "certificate change intent",
+    },
+    // 15 accounts of ~200 bytes each; the limit leaves room for a hand-edited file.
+    Limit {
+        kind: FileKind::Accounts,
+        bytes: 64 * KIB,
+        follow: false,
+        what: "accounts file",
     },
 ];
 
@@ -365,6 +374,7 @@ mod tests {
             FileKind::Log,
             FileKind::Probes,
             FileKind::Intent,
+            FileKind::Accounts,
         ] {
             assert_eq!(LIMITS.iter().filter(|l| l.kind == k).count(), 1, "{k:?}");
         }
