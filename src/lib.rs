@@ -63,6 +63,7 @@ pub fn handlers() -> &'static engine::Registry {
         engine::Registry::new(&[
             commands::HANDLERS,
             commands::certs::HANDLERS,
+            commands::accounts::HANDLERS,
             dump::HANDLERS,
             diag::HANDLERS,
         ])

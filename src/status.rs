@@ -138,5 +138,10 @@ pub fn collect_at(root: &Path, cfg: &Config, only: Option<NodeId>) -> BTreeMap<K
             put(&w, v);
         }
     }
+    if wants("Administrator") {
+        for (w, v) in crate::accounts::status_values(root) {
+            put(&w, v);
+        }
+    }
     m
 }

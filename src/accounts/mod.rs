@@ -19,7 +19,6 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod file;
-pub mod mask;
 pub mod password;
 mod throttle;
 
@@ -29,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-pub use mask::{is_secret, mask_secrets, MASK};
+pub use crate::parse::mask::{is_secret, mask_secrets, MASK};
 
 /// Most accounts (the product numbers them `AdminAccountId: <1..15>`).
 pub const MAX_ACCOUNTS: usize = 15;
@@ -555,6 +554,32 @@ impl Accounts {
         let mem = self.throttle().locked_name(name, now).unwrap_or(0);
         Ok(file.max(mem).div_ceil(1000))
     }
+}
+
+/// The leaves of `xStatus Administrator Account [n]` (never a hash); none when the file cannot
+/// be read (the error shows at the account commands).
+pub fn status_values(root: &Path) -> Vec<(String, String)> {
+    let Ok(a) = Accounts::open(root) else {
+        return Vec::new();
+    };
+    let Ok(list) = a.list() else {
+        return Vec::new();
+    };
+    let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
+    let mut out = Vec::new();
+    for (i, acc) in list.iter().enumerate() {
+        let at = |leaf: &str| format!("Administrator Account {} {leaf}", i + 1);
+        let locked = a.locked_seconds(&acc.name).unwrap_or(0) > 0;
+        out.push((at("Name"), acc.name.clone()));
+        out.push((at("Access"), acc.access.as_str().to_string()));
+        out.push((at("WebAccess"), yes_no(acc.web)));
+        out.push((at("APIAccess"), yes_no(acc.api)));
+        out.push((
+            at("LockedOut"),
+            if locked { "True" } else { "False" }.into(),
+        ));
+    }
+    out
 }
 
 fn locked(ms_left: u64) -> LoginError {

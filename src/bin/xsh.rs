@@ -76,6 +76,7 @@ fn main() -> ExitCode {
         .or_else(|| std::env::var_os("SSH_ORIGINAL_COMMAND"))
         .map(std::os::unix::ffi::OsStringExt::into_vec);
     let agent = if args.quickstart.is_some() {
+        quickstart_admin(&root);
         start_agent(&root)
     } else {
         None
@@ -156,6 +157,58 @@ fn is_session_word(c: &[u8]) -> bool {
     };
     let t = t.trim();
     t.is_empty() || t == "tsh" || t == "xsh" || t.ends_with("/tsh") || t.ends_with("/xsh")
+}
+
+/// `--quickstart` on a root without accounts: creates `admin` (ReadWrite) with a random
+/// one-time password and prints it once, on an interactive session only. Piped or scripted,
+/// nothing is created and no password is printed: it says how to create one.
+fn quickstart_admin(root: &std::path::Path) {
+    use xsh::accounts::{password, Access, Accounts};
+    let accounts = match Accounts::open(root) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("xsh: quick start: accounts: {e}");
+            return;
+        }
+    };
+    if accounts.list().map(|l| !l.is_empty()).unwrap_or(true) {
+        return;
+    }
+    let how = "xCommand AdminAccountAdd Name: \"admin\" Password: \"...\" Access: ReadWrite";
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "xsh: quick start: no web account yet (not interactive, so no password is printed); create one with: {how}"
+        );
+        return;
+    }
+    let made = password::one_time()
+        .map_err(|e| e.to_string())
+        .and_then(|pw| {
+            accounts
+                .add("admin", &pw, Access::ReadWrite)
+                .map(|()| pw)
+                .map_err(|e| e.to_string())
+        });
+    match made {
+        Ok(pw) => {
+            if let Ok(store) = xsh::store::Store::open(root) {
+                let _ = store.audit_note(
+                    &xsh::store::Who::current(),
+                    "xCommand AdminAccountAdd",
+                    "",
+                    "Name: \"admin\" Access: ReadWrite WebAccess: Yes APIAccess: Yes Password: *** (via quickstart)",
+                    "applied",
+                );
+            }
+            eprintln!(
+                "xsh: quick start: web account 'admin' created with the one-time password {pw}\n\
+                 xsh: it is shown only now; change it with: xCommand AdminAccountModify Name: \"admin\" Password: \"...\""
+            );
+        }
+        Err(e) => eprintln!(
+            "xsh: quick start: cannot create the admin account: {e}; create one with: {how}"
+        ),
+    }
 }
 
 /// `--quickstart`: runs the agent (this binary with `--run-agent`) on the root for the length of the session,

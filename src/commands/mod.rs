@@ -7,6 +7,7 @@
 // Input from a user, a file or a peer is never unwrapped here: it gets an error value.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod accounts;
 pub mod certs;
 pub mod zones;
 

@@ -140,7 +140,11 @@ pub(super) fn resolve_command(
             ShellError::new(
                 Code::IllegalParam,
                 vt.col,
-                format!("'{raw}' is not a valid value for {}", p.name),
+                format!(
+                    "'{}' is not a valid value for {}",
+                    super::mask::shown_value(&p.name, raw),
+                    p.name
+                ),
             )
             .expected(p.space.to_string())
             .area(Area::Command)

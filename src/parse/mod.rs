@@ -8,6 +8,7 @@ mod command;
 mod display;
 pub mod feedback;
 pub mod lex;
+pub mod mask;
 mod path;
 
 use crate::error::{nearest, Area, Code, ShellError};

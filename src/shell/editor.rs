@@ -350,10 +350,12 @@ fn editor_loop(
         if line.trim().is_empty() {
             continue;
         }
-        let _ = ed.add_history_entry(line.as_str());
+        // A password is never kept: the history holds `Password: ***`.
+        let kept = crate::accounts::mask_secrets(&line);
+        let _ = ed.add_history_entry(kept.as_str());
         // Appended now, so a dropped connection keeps every line but the one running.
         if let Some(h) = hist.as_deref_mut() {
-            let _ = h.append(&line);
+            let _ = h.append(&kept);
         }
         let mut inc = match check_bytes(line.as_bytes()) {
             Ok(t) => parse_text_line(t),

@@ -1,5 +1,5 @@
 //! Hiding secrets in a command line before it is kept anywhere (the shell's history file, an
-//! echo): the value of every parameter named `Password` or `Passphrase` (any case, any prefix
+//! error that quotes the value): the value of every parameter named `Password` or `Passphrase` (any case, any prefix
 //! such as `NewPassword`) becomes `***`. Works on lines that do not parse too, since a line
 //! with a typo is kept in the history all the same.
 
@@ -14,6 +14,16 @@ pub fn is_secret(name: &str) -> bool {
 
 fn is_word_char(c: char) -> bool {
     !(c.is_whitespace() || matches!(c, ':' | '"' | '?' | '|'))
+}
+
+/// `raw`, or [`MASK`] when it is the value of the secret parameter `name`: for messages that
+/// quote a value.
+pub fn shown_value<'a>(name: &str, raw: &'a str) -> &'a str {
+    if is_secret(name) {
+        MASK
+    } else {
+        raw
+    }
 }
 
 /// `line` with the value of every secret parameter replaced by [`MASK`].
