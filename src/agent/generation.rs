@@ -43,6 +43,8 @@ pub struct ListenSpec {
     pub address: String,
     pub sip_port: Option<u16>,
     pub tunnel_port: Option<u16>,
+    /// `Administration HTTPS Port` while `Administration HTTPS Mode` is On.
+    pub https_port: Option<u16>,
 }
 
 /// One immutable generation.
@@ -63,6 +65,8 @@ pub struct Generation {
     pub log_level: tracing::level_filters::LevelFilter,
     pub sip: Arc<ServerConfig>,
     pub tunnel: Arc<ServerConfig>,
+    /// The HTTPS plane's config: the server store, no client certificate, ALPN h2 and http/1.1.
+    pub https: Arc<ServerConfig>,
     /// The verifiers inside `sip` and `tunnel`, to ask again about established connections.
     pub sip_verifier: EkuClientVerifier,
     pub tunnel_verifier: EkuClientVerifier,
@@ -266,6 +270,8 @@ fn listen_spec(cfg: &Config) -> ListenSpec {
         address: cfg.agent().listen().address().to_string(),
         sip_port: Some(sip.port()).filter(|_| sip.mode() == OnOff::On),
         tunnel_port: Some(tunnel.port()).filter(|_| tunnel.mode() == OnOff::On),
+        https_port: Some(cfg.administration().https().port())
+            .filter(|_| cfg.administration().https().mode() == OnOff::On),
     }
 }
 
@@ -371,6 +377,25 @@ fn server_config(
     Ok(Arc::new(c))
 }
 
+/// The HTTPS plane's server config: the same server chain as the SIP listener, no client
+/// authentication (browsers and API clients log in with accounts), ALPN for HTTP/2. ALPN is set
+/// here only: the SIP and tunnel configs never advertise it.
+fn https_config(
+    certs: &Path,
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, BuildError> {
+    let mut c = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(certs.join(SERVER_CERT), e))?
+        .with_no_client_auth()
+        .with_single_cert(chain.to_vec(), key.clone_key())
+        .map_err(|e| err(certs.join(SERVER_CERT), e))?;
+    c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    c.session_storage = ServerSessionMemoryCache::new(256);
+    Ok(Arc::new(c))
+}
+
 /// A client config presenting the client store, checking peers with `verifier`: the one
 /// outbound client config ([`crate::certs::verify::client`]), which the probe builds too.
 fn client_config(
@@ -425,6 +450,7 @@ pub fn build(
         &server_key,
         tickets,
     )?;
+    let https = https_config(&certs, &server_chain, &server_key)?;
     let (client_verified, client_verify_error) = match crate::certs::server_verifier(&anchors) {
         Ok(v) => (
             Some(client_config(&certs, v, &client_chain, &client_key)?),
@@ -457,6 +483,7 @@ pub fn build(
         max_connections: agent.max_connections() as usize,
         sip,
         tunnel,
+        https,
         sip_verifier,
         tunnel_verifier,
         close_refused: agent.reload().close_refused().mode() == OnOff::On,

@@ -151,6 +151,21 @@ pub fn run(root: &Path, opts: Options) -> Result<(), StartError> {
 struct Listeners {
     spec: Option<ListenSpec>,
     stops: Vec<(twatch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    /// The HTTPS plane's routes (built once: its sessions outlive a rebind); None when the
+    /// engine or the accounts of the root cannot be opened (an event says why).
+    web: Option<axum::Router>,
+    web_counters: Arc<crate::web::server::Counters>,
+}
+
+/// The HTTPS plane's router for the agent's root.
+fn web_router(shared: &Shared) -> Result<axum::Router, String> {
+    let engine = crate::engine::Engine::open(&shared.root, crate::handlers())
+        .map_err(|e| format!("cannot open the configuration: {}", e.message))?;
+    let accounts = crate::accounts::Accounts::open(&shared.root)
+        .map_err(|e| format!("cannot open the accounts: {e}"))?;
+    Ok(crate::web::router(crate::web::WebState::new(
+        engine, accounts,
+    )))
 }
 
 impl Listeners {
@@ -214,8 +229,45 @@ impl Listeners {
                 }
             }
         }
+        if let Some(port) = spec.https_port {
+            self.start_https(shared, &spec.address, port, verbose).await;
+        }
         self.spec = Some(spec.clone());
         shared.report.mark();
+    }
+
+    /// Binds the HTTPS plane; each connection takes the TLS config of the generation in force
+    /// when it is accepted, so a new server certificate needs no rebind.
+    async fn start_https(&mut self, shared: &Arc<Shared>, address: &str, port: u16, verbose: bool) {
+        let Some(app) = self.web.clone() else { return };
+        match TcpListener::bind((address, port)).await {
+            Ok(l) => {
+                let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                if verbose {
+                    println!("xagent: https listening on {addr}");
+                }
+                shared
+                    .report
+                    .event("https", "INFO", &format!("listening on {addr}"));
+                let sh = shared.clone();
+                let tls: crate::web::server::TlsSource =
+                    Arc::new(move || sh.current.load().https.clone());
+                let (tx, rx) = twatch::channel(false);
+                let task = tokio::spawn(crate::web::server::serve(
+                    l,
+                    app,
+                    tls,
+                    rx,
+                    self.web_counters.clone(),
+                ));
+                self.stops.push((tx, task));
+            }
+            Err(e) => shared.report.event(
+                "https",
+                "ERROR",
+                &format!("cannot listen on {address}:{port}: {e}"),
+            ),
+        }
     }
 }
 
@@ -354,9 +406,18 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let web = match web_router(&shared) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            shared.report.event("https", "ERROR", &e);
+            None
+        }
+    };
     let mut listeners = Listeners {
         spec: None,
         stops: Vec::new(),
+        web,
+        web_counters: Arc::default(),
     };
     apply_log_level(&shared, &opts);
     let spec = shared.current.load().listen.clone();

@@ -211,6 +211,31 @@ fn quickstart_admin(root: &std::path::Path) {
     }
 }
 
+/// The quick start's web address: `Administration HTTPS Port` moves to the unprivileged 8443
+/// unless the root sets a port of its own (443 needs root). `None` when HTTPS Mode is Off.
+fn quickstart_web(root: &std::path::Path) -> Option<String> {
+    let store = xsh::store::Store::open(root).ok()?;
+    let key = |line: &str| match xsh::parse::parse_line(line).ok()?.action {
+        xsh::parse::Action::ConfigSet { key, .. } => Some(key),
+        _ => None,
+    };
+    let port_key = key("xConfiguration Administration HTTPS Port: 8443")?;
+    let ((on, port, address), _, _) = store
+        .transact(&xsh::store::Who::current(), |c| {
+            if !c.values.contains_key(&port_key) {
+                c.set(port_key.clone(), "8443".into());
+            }
+            let https = c.administration().https();
+            (
+                https.mode() == xsh::schema::values::OnOff::On,
+                https.port(),
+                c.agent().listen().address().to_string(),
+            )
+        })
+        .ok()?;
+    on.then(|| format!("https://{address}:{port}/"))
+}
+
 /// `--quickstart`: runs the agent (this binary with `--run-agent`) on the root for the length of the session,
 /// unless one already runs there, and waits until it has published its status.
 fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
@@ -221,6 +246,7 @@ fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
         );
         return None;
     }
+    let web = quickstart_web(root);
     let exe = std::env::current_exe().ok()?;
     let log = std::fs::File::create(root.join("status").join("xagent.out")).ok();
     let mut cmd = std::process::Command::new(&exe);
@@ -251,6 +277,9 @@ fn start_agent(root: &std::path::Path) -> Option<std::process::Child> {
                 child.id(),
                 root.display()
             );
+            if let Some(web) = &web {
+                eprintln!("xsh: quick start: web interface and API at {web}");
+            }
             return Some(child);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
