@@ -8,6 +8,8 @@
 //! the socket and exits, with a guard timer against a hang). Needs node and npm: outside CI a
 //! missing node or a failed install is a visible skip; under `CI=true` a failure.
 
+#[path = "jsxapi/agent.rs"]
+mod agent;
 #[path = "common/mod.rs"]
 mod common;
 
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::web::WebAgent;
+use agent::WebAgent;
 
 const JSXAPI_VERSION: &str = "6.0.0";
 /// A deadline for a script's next line, not a timing assertion: the scripts' own guard is
@@ -97,7 +99,14 @@ struct Script {
 }
 
 impl Script {
-    fn start(node_dir: &Path, name: &str, port: u16, user: &str, pw: &str, extra: &[(&str, &str)]) -> Script {
+    fn start(
+        node_dir: &Path,
+        name: &str,
+        port: u16,
+        user: &str,
+        pw: &str,
+        extra: &[(&str, &str)],
+    ) -> Script {
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/jsxapi")
             .join(format!("{name}.js"));
@@ -187,7 +196,14 @@ fn ca_pem(dir: &Path) -> Option<PathBuf> {
     }
     let (cert, key) = (dir.join("ca.pem"), dir.join("ca.key"));
     let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
         .args(["-nodes", "-days", "30", "-subj", "/CN=jsxapi test CA"])
         .args(["-addext", "basicConstraints=critical,CA:TRUE"])
         .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
@@ -218,23 +234,35 @@ fn setup() -> Option<(WebAgent, PathBuf)> {
 #[test]
 fn config_status_commands_and_errors() {
     let Some((agent, node)) = setup() else { return };
-    let Some(ca) = ca_pem(agent.root()) else { return };
+    let Some(ca) = ca_pem(agent.root()) else {
+        return;
+    };
     let ca_text = ca.to_string_lossy().into_owned();
-    let mut s = Script::start(&node, "basic", agent.port(), ADMIN.0, ADMIN.1, &[("CA_PEM", &ca_text)]);
+    let mut s = Script::start(
+        &node,
+        "basic",
+        agent.port(),
+        ADMIN.0,
+        ADMIN.1,
+        &[("CA_PEM", &ca_text)],
+    );
     let r = s.next();
     assert_eq!(s.exit_code(), Some(0), "{r}");
     assert!(r.get("event").is_none(), "{r}");
 
     // Configuration: a leaf is its value; a set holds (the shell sees it); a subtree is an object.
-    assert_eq!(ok(&r, "port_before"), "5061");
+    assert_eq!(ok(&r, "port_before"), "10");
     assert_eq!(ok(&r, "set_port"), &Value::Null);
-    assert_eq!(ok(&r, "port_after"), "5062");
-    let shell = agent.xsh("xConfiguration SIP TLS Port");
-    assert!(shell.contains("Port: 5062"), "{shell}");
+    assert_eq!(ok(&r, "port_after"), "12");
+    let shell = agent.xsh("xConfiguration SIP TLS HandshakeTimeout");
+    assert!(shell.contains("HandshakeTimeout: \"12\""), "{shell}");
     // A value with quotes and a colon is one value, stored whole.
     assert_eq!(ok(&r, "name"), "edge \"one\": two");
-    assert_eq!(ok(&r, "tls")["Port"], "5062");
-    assert_eq!(ok(&r, "tls")["Certificate"]["ExtendedKeyUsage"]["Checking"]["Mode"], "On");
+    assert_eq!(ok(&r, "tls")["HandshakeTimeout"], "12");
+    assert_eq!(
+        ok(&r, "tls")["Certificate"]["ExtendedKeyUsage"]["Checking"]["Mode"],
+        "On"
+    );
     assert_eq!(ok(&r, "set_zone"), &Value::Null);
     assert_eq!(ok(&r, "zone2"), "west");
 
@@ -264,18 +292,23 @@ fn config_status_commands_and_errors() {
     assert_eq!(err(&r, "bad_command")["code"], -32601);
     assert_eq!(err(&r, "bad_method")["code"], -32601);
     // The refused set stored nothing.
-    let shell = agent.xsh("xConfiguration SIP TLS Port");
-    assert!(shell.contains("Port: 5062"), "{shell}");
+    let shell = agent.xsh("xConfiguration SIP TLS HandshakeTimeout");
+    assert!(shell.contains("HandshakeTimeout: \"12\""), "{shell}");
 
     // Audited as the account, through the ws front end.
     let audit = std::fs::read_to_string(agent.root().join("config/audit.log")).unwrap_or_default();
     let rec = audit
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v.to_string().contains("SIP TLS Port") && v.to_string().contains("5062"))
+        .find(|v| v["path"] == "SIP TLS HandshakeTimeout" && v["new"] == "12")
         .unwrap_or_else(|| panic!("no audit record of the set: {audit}"));
     assert_eq!(rec["user"], ADMIN.0, "{rec}");
-    assert!(rec["session"].as_str().is_some_and(|s| s.starts_with("ws:")), "{rec}");
+    assert!(
+        rec["session"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("ws:")),
+        "{rec}"
+    );
 }
 
 #[test]
@@ -294,7 +327,11 @@ fn feedback_from_an_xsh_change_arrives_once() {
     let ev = s.next();
     assert_eq!(ev["event"], "barrier", "{ev}");
     assert_eq!(ev["value"], "barrier", "{ev}");
-    assert_eq!(ev["mode"], serde_json::json!(["Off"]), "one change, one event: {ev}");
+    assert_eq!(
+        ev["mode"],
+        serde_json::json!(["Off"]),
+        "one change, one event: {ev}"
+    );
     assert_eq!(s.exit_code(), Some(0));
 }
 
@@ -304,24 +341,46 @@ fn read_only_account_is_refused_on_set() {
     let mut s = Script::start(&node, "readonly", agent.port(), VIEWER.0, VIEWER.1, &[]);
     let r = s.next();
     assert_eq!(s.exit_code(), Some(0), "{r}");
-    assert_eq!(ok(&r, "get"), "5061");
+    assert_eq!(ok(&r, "get"), "10");
     let e = err(&r, "set");
     assert_eq!(e["code"], 1, "{e}");
-    assert!(e["message"].as_str().is_some_and(|m| m.starts_with("Access denied")), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Access denied")),
+        "{e}"
+    );
     assert_eq!(e["data"]["Code"], "E070", "{e}");
-    assert_eq!(ok(&r, "after"), "5061");
+    assert_eq!(ok(&r, "after"), "10");
     assert_eq!(err(&r, "reset")["code"], 1);
 }
 
 #[test]
 fn wrong_password_is_refused() {
     let Some((agent, node)) = setup() else { return };
-    let mut s = Script::start(&node, "refused", agent.port(), ADMIN.0, "not-the-password", &[]);
+    let mut s = Script::start(
+        &node,
+        "refused",
+        agent.port(),
+        ADMIN.0,
+        "not-the-password",
+        &[],
+    );
     let r = s.next();
     assert_eq!(r["event"], "error", "{r}");
-    assert!(r["error"].as_str().is_some_and(|m| m.contains("401")), "{r}");
+    assert!(
+        r["error"].as_str().is_some_and(|m| m.contains("401")),
+        "{r}"
+    );
     assert_eq!(s.exit_code(), Some(0), "ready was emitted: {r}");
-    let mut s = Script::start(&node, "refused", agent.port(), "nobody", "whatever-pass", &[]);
+    let mut s = Script::start(
+        &node,
+        "refused",
+        agent.port(),
+        "nobody",
+        "whatever-pass",
+        &[],
+    );
     assert_eq!(s.next()["event"], "error");
     assert_eq!(s.exit_code(), Some(0));
 }

@@ -11,9 +11,9 @@ xapi.on('error', (e) => {
 });
 xapi.on('ready', async () => {
   const r = {};
-  r.port_before = await attempt(xapi.config.get('SIP TLS Port'));
-  r.set_port = await attempt(xapi.config.set('SIP TLS Port', 5062));
-  r.port_after = await attempt(xapi.Config.SIP.TLS.Port.get());
+  r.port_before = await attempt(xapi.config.get('SIP TLS HandshakeTimeout'));
+  r.set_port = await attempt(xapi.config.set('SIP TLS HandshakeTimeout', 12));
+  r.port_after = await attempt(xapi.Config.SIP.TLS.HandshakeTimeout.get());
   r.set_name = await attempt(xapi.config.set('SystemUnit Name', 'edge "one": two'));
   r.name = await attempt(xapi.config.get('SystemUnit Name'));
   r.tls = await attempt(xapi.config.get('SIP TLS'));
@@ -27,7 +27,7 @@ xapi.on('ready', async () => {
   );
   r.ca_list = await attempt(xapi.command('Security Certificates CA List'));
   r.bad_path = await attempt(xapi.config.get('SIP TLS Prot'));
-  r.bad_value = await attempt(xapi.config.set('SIP TLS Port', 70000));
+  r.bad_value = await attempt(xapi.config.set('SIP TLS HandshakeTimeout', 700));
   r.bad_param = await attempt(xapi.command('Security Certificates Server Show', { Nope: 1 }));
   r.missing_param = await attempt(xapi.command('Security Certificates CSR Show'));
   r.bad_command = await attempt(xapi.command('Security Certificates Nope'));

@@ -9,9 +9,9 @@ xapi.on('error', (e) => {
 });
 xapi.on('ready', async () => {
   const r = {};
-  r.get = await attempt(xapi.config.get('SIP TLS Port'));
-  r.set = await attempt(xapi.config.set('SIP TLS Port', 5099));
-  r.after = await attempt(xapi.config.get('SIP TLS Port'));
+  r.get = await attempt(xapi.config.get('SIP TLS HandshakeTimeout'));
+  r.set = await attempt(xapi.config.set('SIP TLS HandshakeTimeout', 99));
+  r.after = await attempt(xapi.config.get('SIP TLS HandshakeTimeout'));
   r.reset = await attempt(xapi.command('Security Certificates Server Reset'));
   out(r);
   finish(xapi, 0);

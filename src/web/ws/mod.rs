@@ -233,9 +233,10 @@ fn command_params(params: &Map<String, Value>) -> Result<Params, RpcError> {
     let mut body = None;
     for (k, v) in params {
         if k == "body" {
-            body = Some(rpc::scalar_text(v).ok_or_else(|| {
-                RpcError::params("Invalid params: \"body\" must be a string")
-            })?);
+            body =
+                Some(rpc::scalar_text(v).ok_or_else(|| {
+                    RpcError::params("Invalid params: \"body\" must be a string")
+                })?);
             continue;
         }
         let values = match v {
@@ -257,7 +258,10 @@ impl Session {
     async fn answer(&mut self, text: &str) -> Option<String> {
         let call = match rpc::read(text) {
             Ok(c) => c,
-            Err((id, e)) => return id.map(|id| rpc::error(&id, &e)),
+            Err(refused) => {
+                let (id, e) = *refused;
+                return id.map(|id| rpc::error(&id, &e));
+            }
         };
         let res = self.dispatch(&call).await;
         let id = call.id?;

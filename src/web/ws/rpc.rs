@@ -57,7 +57,12 @@ impl RpcError {
         use Code::*;
         let path_error = matches!(
             e.code,
-            UnknownPath | AmbiguousPath | MissingInstance | InstanceOutOfRange | NotALeaf | Unexpected
+            UnknownPath
+                | AmbiguousPath
+                | MissingInstance
+                | InstanceOutOfRange
+                | NotALeaf
+                | Unexpected
         );
         let code = match e.code {
             _ if path_error && command => METHOD_NOT_FOUND,
@@ -104,16 +109,21 @@ pub struct Call {
     pub params: Map<String, Value>,
 }
 
+/// A message that is no request: the error, with the id to answer it under (`Null` when none
+/// could be read).
+pub type Refused = Box<(Option<Value>, RpcError)>;
+
 /// Reads one message. An error comes with the id when one could be read.
-pub fn read(text: &str) -> Result<Call, (Option<Value>, RpcError)> {
+pub fn read(text: &str) -> Result<Call, Refused> {
+    let refused = |id: Option<Value>, e: RpcError| -> Refused { Box::new((id, e)) };
     let v: Value = serde_json::from_str(text).map_err(|e| {
-        (
+        refused(
             Some(Value::Null),
             RpcError::new(PARSE_ERROR, format!("Parse error: {e}")),
         )
     })?;
     let Value::Object(mut o) = v else {
-        return Err((
+        return Err(refused(
             Some(Value::Null),
             RpcError::new(
                 INVALID_REQUEST,
@@ -126,23 +136,32 @@ pub fn read(text: &str) -> Result<Call, (Option<Value>, RpcError)> {
         .as_ref()
         .is_some_and(|i| !(i.is_string() || i.is_number() || i.is_null()))
     {
-        return Err((
+        return Err(refused(
             Some(Value::Null),
-            RpcError::new(INVALID_REQUEST, "Invalid request: id must be a string or a number"),
+            RpcError::new(
+                INVALID_REQUEST,
+                "Invalid request: id must be a string or a number",
+            ),
         ));
     }
     if o.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err((
+        return Err(refused(
             id.or(Some(Value::Null)),
-            RpcError::new(INVALID_REQUEST, "Invalid request: expected \"jsonrpc\": \"2.0\""),
+            RpcError::new(
+                INVALID_REQUEST,
+                "Invalid request: expected \"jsonrpc\": \"2.0\"",
+            ),
         ));
     }
     let method = match o.remove("method") {
         Some(Value::String(m)) => m,
         _ => {
-            return Err((
+            return Err(refused(
                 id.or(Some(Value::Null)),
-                RpcError::new(INVALID_REQUEST, "Invalid request: expected a \"method\" string"),
+                RpcError::new(
+                    INVALID_REQUEST,
+                    "Invalid request: expected a \"method\" string",
+                ),
             ))
         }
     };
@@ -150,7 +169,7 @@ pub fn read(text: &str) -> Result<Call, (Option<Value>, RpcError)> {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(p)) => p,
         Some(_) => {
-            return Err((
+            return Err(refused(
                 id.or(Some(Value::Null)),
                 RpcError::params("Invalid params: expected an object"),
             ))
@@ -201,12 +220,15 @@ mod tests {
         assert_eq!(c.method, "xGet");
         assert_eq!(read("{nope").unwrap_err().1.code, PARSE_ERROR);
         assert_eq!(read("[1]").unwrap_err().1.code, INVALID_REQUEST);
-        assert_eq!(read(r#"{"id":"1","method":"x"}"#).unwrap_err().1.code, INVALID_REQUEST);
-        let (id, e) = read(r#"{"jsonrpc":"2.0","id":"3","method":"x","params":[1]}"#).unwrap_err();
+        assert_eq!(
+            read(r#"{"id":"1","method":"x"}"#).unwrap_err().1.code,
+            INVALID_REQUEST
+        );
+        let (id, e) = *read(r#"{"jsonrpc":"2.0","id":"3","method":"x","params":[1]}"#).unwrap_err();
         assert_eq!((id, e.code), (Some(Value::from("3")), INVALID_PARAMS));
         assert_eq!(
             error(&Value::from("3"), &RpcError::new(2, "bad")),
-            r#"{"error":{"code":2,"message":"bad"},"id":"3","jsonrpc":"2.0"}"#
+            r#"{"jsonrpc":"2.0","id":"3","error":{"code":2,"message":"bad"}}"#
         );
     }
 
