@@ -13,6 +13,7 @@
 // Input from a user, a file or a peer is never unwrapped here: it gets an error value.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod changes;
 pub mod help;
 pub mod registry;
 pub mod reply;
