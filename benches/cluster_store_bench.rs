@@ -128,7 +128,7 @@ fn main() {
             .get(&format!("/bench/r{i}/config"))
             .expect("config in etcd");
         assert!(
-            shared.contains(&format!("r9-e\"")),
+            shared.contains("r9-e\""),
             "the last round is in etcd"
         );
     }
