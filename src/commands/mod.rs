@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod certs;
+pub mod cluster;
 pub mod zones;
 
 use crate::engine::{Call, CommandResult, Entry, Item, ResultStatus};
@@ -22,6 +23,8 @@ pub const HANDLERS: &[Entry] = &[
     Entry::new("Configuration Reset", configuration_reset).writing_config(),
     Entry::new("ZoneAdd", zones::zone_add).writing_config(),
     Entry::new("ZoneDelete", zones::zone_delete).writing_config(),
+    Entry::new("Cluster Join", cluster::cluster_join).admin_only(),
+    Entry::new("Cluster Leave", cluster::cluster_leave).admin_only(),
 ];
 
 /// The first value of parameter `name`.
