@@ -1,0 +1,336 @@
+//! A real etcd 3.4 cluster for tests: N members on 127.0.0.1 with ephemeral client and peer ports,
+//! a unique `--initial-cluster-token`, data dirs (0700) in a tempdir, fast heartbeat/election.
+//! Members are stopped by their pid only (never `/etc/init.d/etcd`, which kills every etcd on the
+//! machine). Cluster queries go through `etcdctl`, so a test needs no async runtime.
+//!
+//! `EtcdCluster::start(3)` returns `None` (after [`super::cannot_run`]: a skip outside CI, a
+//! failure under `CI=true`) when `etcd`/`etcdctl` are missing.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One member: its ports, data dir and (while running) its process.
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    data: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A running (or stopped) etcd cluster owned by one test.
+pub struct EtcdCluster {
+    dir: tempfile::TempDir,
+    token: String,
+    members: Vec<Member>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("an ephemeral port")
+}
+
+/// `true` when `etcd` and `etcdctl` run; otherwise `cannot_run` and `false`.
+pub fn require_etcd() -> bool {
+    super::require_tool("etcd", "--version", "etcd-server")
+        && super::require_tool("etcdctl", "version", "etcd-client")
+}
+
+impl EtcdCluster {
+    /// Starts `n` members and waits until every one is healthy. `None` when etcd is missing.
+    pub fn start(n: usize) -> Option<EtcdCluster> {
+        if !require_etcd() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut used = std::collections::HashSet::new();
+        let mut port = || loop {
+            let p = free_port();
+            if used.insert(p) {
+                return p;
+            }
+        };
+        let members = (0..n)
+            .map(|i| Member {
+                name: format!("m{}", i + 1),
+                client: port(),
+                peer: port(),
+                data: dir.path().join(format!("m{}.data", i + 1)),
+                log: dir.path().join(format!("m{}.log", i + 1)),
+                child: None,
+            })
+            .collect();
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let token = format!(
+            "xsh-test-{}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let mut c = EtcdCluster {
+            dir,
+            token,
+            members,
+        };
+        for m in &c.members {
+            fs::create_dir(&m.data).expect("data dir");
+            fs::set_permissions(&m.data, fs::Permissions::from_mode(0o700)).expect("chmod 700");
+        }
+        c.start_all();
+        Some(c)
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let cluster = self.initial_cluster();
+        let token = self.token.clone();
+        let m = &mut self.members[i];
+        if m.child.is_some() {
+            return;
+        }
+        let peer = format!("http://127.0.0.1:{}", m.peer);
+        let client = format!("http://127.0.0.1:{}", m.client);
+        let child = Command::new("etcd")
+            .arg("--name")
+            .arg(&m.name)
+            .arg("--data-dir")
+            .arg(&m.data)
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--initial-cluster",
+                &cluster,
+                "--initial-cluster-token",
+                &token,
+            ])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(["--logger", "zap", "--log-outputs"])
+            .arg(&m.log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd starts");
+        m.child = Some(child);
+    }
+
+    /// The client URLs of every member (`http://127.0.0.1:PORT`), running or not.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .collect()
+    }
+
+    /// The endpoints joined with commas, as `xCommand Cluster Join Endpoints:` takes them.
+    pub fn endpoints_arg(&self) -> String {
+        self.endpoints().join(",")
+    }
+
+    fn running(&self) -> Vec<usize> {
+        (0..self.members.len())
+            .filter(|&i| self.members[i].child.is_some())
+            .collect()
+    }
+
+    /// Runs `etcdctl` against the given members; (success, stdout, stderr).
+    fn etcdctl(&self, members: &[usize], args: &[&str]) -> (bool, String, String) {
+        let eps: Vec<String> = members
+            .iter()
+            .map(|&i| format!("127.0.0.1:{}", self.members[i].client))
+            .collect();
+        let out = Command::new("etcdctl")
+            .arg(format!("--endpoints={}", eps.join(",")))
+            .args(["--dial-timeout=1s", "--command-timeout=3s"])
+            .args(args)
+            .env("ETCDCTL_API", "3")
+            .stdin(Stdio::null())
+            .output()
+            .expect("etcdctl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `etcdctl ARGS` against the running members; panics when it fails.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.etcdctl(&self.running(), args);
+        assert!(ok, "etcdctl {args:?} failed: {err}");
+        out
+    }
+
+    fn check_alive(&mut self) {
+        for m in &mut self.members {
+            if let Some(c) = m.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    let log = fs::read_to_string(&m.log).unwrap_or_default();
+                    let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().join("\n");
+                    panic!("etcd member {} exited ({st}); log tail:\n{tail}", m.name);
+                }
+            }
+        }
+    }
+
+    /// Waits (≤ 60 s) until every running member answers healthy and a leader is elected.
+    pub fn wait_healthy(&mut self) {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            self.check_alive();
+            let running = self.running();
+            let (ok, _, err) = self.etcdctl(&running, &["endpoint", "health"]);
+            if ok && self.leader_among(&running).is_some() {
+                return;
+            }
+            assert!(Instant::now() < until, "etcd not healthy after 60 s: {err}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `(member index, its status JSON)` for each running member that answers.
+    fn statuses(&self, members: &[usize]) -> Vec<(usize, serde_json::Value)> {
+        members
+            .iter()
+            .filter_map(|&i| {
+                let (ok, out, _) = self.etcdctl(&[i], &["endpoint", "status", "-w", "json"]);
+                if !ok {
+                    return None;
+                }
+                let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+                Some((i, v.get(0)?.get("Status")?.clone()))
+            })
+            .collect()
+    }
+
+    fn leader_among(&self, members: &[usize]) -> Option<usize> {
+        let st = self.statuses(members);
+        let leader = st.iter().find_map(|(_, s)| s.get("leader")?.as_u64())?;
+        if leader == 0 {
+            return None;
+        }
+        st.iter()
+            .find(|(_, s)| s["header"]["member_id"].as_u64() == Some(leader))
+            .map(|(i, _)| *i)
+    }
+
+    /// The index of the current leader (waits for one, ≤ 60 s).
+    pub fn leader(&self) -> usize {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(l) = self.leader_among(&self.running()) {
+                return l;
+            }
+            assert!(Instant::now() < until, "no etcd leader after 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILLs member `i` (by its pid) and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the current leader; returns its index.
+    pub fn kill_leader(&mut self) -> usize {
+        let l = self.leader();
+        self.kill(l);
+        l
+    }
+
+    /// Starts member `i` again on its data dir (no wait).
+    pub fn start_member(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// Kills every member.
+    pub fn stop_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+
+    /// Starts every stopped member on its data dir and waits until the cluster is healthy.
+    pub fn start_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.spawn(i);
+        }
+        self.wait_healthy();
+    }
+
+    /// The current cluster revision.
+    pub fn revision(&self) -> i64 {
+        let st = self.statuses(&self.running());
+        st.iter()
+            .filter_map(|(_, s)| s["header"]["revision"].as_i64())
+            .max()
+            .expect("a member answers its status")
+    }
+
+    /// Compacts the key space up to the current revision; returns it.
+    pub fn compact(&self) -> i64 {
+        let rev = self.revision();
+        self.ctl(&["compact", &rev.to_string(), "--physical"]);
+        rev
+    }
+
+    /// The value of `key` (`None` when absent).
+    pub fn get(&self, key: &str) -> Option<String> {
+        let out = self.ctl(&["get", key, "--print-value-only"]);
+        if out.is_empty() {
+            None
+        } else {
+            Some(out.strip_suffix('\n').unwrap_or(&out).to_string())
+        }
+    }
+
+    /// The keys under `prefix`, in key order.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        self.ctl(&["get", prefix, "--prefix", "--keys-only"])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The folder holding the data dirs and logs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
