@@ -20,7 +20,6 @@
 pub mod atomic;
 pub mod audit;
 pub mod backend;
-pub mod cluster;
 pub mod config;
 pub mod typed;
 pub mod zone_paths;
