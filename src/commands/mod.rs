@@ -8,6 +8,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod certs;
+pub mod cluster;
 pub mod cluster_force;
 pub mod zones;
 
@@ -26,6 +27,8 @@ pub const HANDLERS: &[Entry] = &[
     Entry::new("Configuration Reset", configuration_reset).writing_config(),
     Entry::new("ZoneAdd", zones::zone_add).writing_config(),
     Entry::new("ZoneDelete", zones::zone_delete).writing_config(),
+    Entry::new("Cluster Join", cluster::cluster_join).admin_only(),
+    Entry::new("Cluster Leave", cluster::cluster_leave).admin_only(),
 ];
 
 /// The first value of parameter `name`.

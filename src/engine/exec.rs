@@ -46,10 +46,18 @@ pub(super) fn config_get(
 ) -> Result<Answer, ShellError> {
     let cfg = seen(tx, || engine.store.snapshot().map_err(store_error))?;
     let cfg: &Config = &cfg;
+    let mut notes = view::deprecation_notes(addr);
+    // In a cluster that did not answer: these values are this peer's cache, maybe stale.
+    if let Some(why) = engine.store.stale() {
+        notes.push(format!(
+            "stale: this peer's cached configuration (generation {}); {why}",
+            cfg.generation
+        ));
+    }
     Ok(Answer::Document {
         kind: DocKind::Configuration,
         items: view::config_read_items(cfg, addr),
-        notes: view::deprecation_notes(addr),
+        notes,
     })
 }
 

@@ -182,6 +182,12 @@ fn tree_lines(
                 if let Some(d) = &leaf.deprecated {
                     out.push(format!("    deprecated: {d}"));
                 }
+                if config && leaf.local {
+                    out.push(
+                        "    peer-local: in a cluster this peer keeps its own value; it is never shared"
+                            .into(),
+                    );
+                }
             }
         }
     }

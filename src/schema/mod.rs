@@ -137,6 +137,9 @@ pub struct Leaf {
     pub space: ValueSpace,
     pub default: String,
     pub read_only: bool,
+    /// Peer-local (a `local` record of the table): in a cluster this leaf stays in the peer's
+    /// own file and is never shared (a system name, a listener's address or port).
+    pub local: bool,
     pub deprecated: Option<String>,
     pub help: String,
 }
@@ -304,6 +307,20 @@ impl Tree {
         for &c in &self.nodes[id].children {
             self.leaves_under(c, out);
         }
+    }
+
+    /// The node the exact path words name (instance ranges ignored), for `local` records.
+    pub(super) fn find_exact(&self, words: &[(String, Option<(u32, u32)>)]) -> Option<NodeId> {
+        let mut parent: Option<NodeId> = None;
+        for (name, _) in words {
+            let id = self
+                .children_of(parent)
+                .iter()
+                .copied()
+                .find(|&id| self.nodes[id].name == *name)?;
+            parent = Some(id);
+        }
+        parent
     }
 
     /// The nearest instance node at or above `id`.

@@ -24,6 +24,7 @@ impl Schema {
         let mut s = Schema::default();
         let mut section = Section::None;
         let mut last_command: Option<NodeId> = None;
+        let mut locals = Vec::new();
         for (i, raw) in src.lines().enumerate() {
             let line = i + 1;
             let text = raw.trim();
@@ -61,10 +62,13 @@ impl Schema {
                                 space,
                                 default,
                                 read_only: rec.read_only,
+                                local: false,
                                 deprecated: rec.deprecated,
                                 help: rec.help.unwrap_or_default(),
                             });
                         }
+                        // Applied once every leaf is declared, wherever the record stands.
+                        (Section::Config, "local") => locals.push((line, rec.path)),
                         (Section::Commands, "command") => {
                             let id = s.commands.insert(&rec.path, line)?;
                             s.commands.nodes[id].command = Some(CommandSpec {
@@ -94,6 +98,19 @@ impl Schema {
                             return Err(err(format!("'{kind}' does not belong in this section")))
                         }
                     }
+                }
+            }
+        }
+        for (line, path) in locals {
+            let id = s.config.find_exact(&path).ok_or_else(|| SchemaError {
+                line,
+                message: "'local' names no configuration node of this table".into(),
+            })?;
+            let mut leaves = Vec::new();
+            s.config.leaves_under(id, &mut leaves);
+            for l in leaves {
+                if let Some(leaf) = s.config.nodes[l].leaf.as_mut() {
+                    leaf.local = true;
                 }
             }
         }
@@ -201,8 +218,14 @@ pub fn value_space(i: &str) -> IResult<&str, ValueSpace> {
 }
 
 fn record(i: &str) -> IResult<&str, Record<'_>> {
-    let (mut i, kind) =
-        alt((tag("config"), tag("status"), tag("command"), tag("param"))).parse(i)?;
+    let (mut i, kind) = alt((
+        tag("config"),
+        tag("status"),
+        tag("command"),
+        tag("param"),
+        tag("local"),
+    ))
+    .parse(i)?;
     let mut rec = Record {
         kind,
         path: Vec::new(),

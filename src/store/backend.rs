@@ -59,6 +59,9 @@ pub fn transact_with<B: Backend + ?Sized, T>(
 
 impl Backend for Store {
     fn snapshot(&self) -> Result<Arc<Config>, StoreError> {
+        if let Some(p) = &self.cluster {
+            return super::cluster::backend::snapshot(self, p);
+        }
         Store::snapshot(self)
     }
 
@@ -68,6 +71,9 @@ impl Backend for Store {
         next: &mut Config,
         audit: Vec<AuditRecord>,
     ) -> Result<u64, StoreError> {
+        if let Some(p) = &self.cluster {
+            return super::cluster::backend::compare_and_swap(self, p, expected, next, audit);
+        }
         let _lock = self.lock()?;
         let current = self.generation()?;
         if current != expected {
@@ -82,6 +88,9 @@ impl Backend for Store {
     /// Polls the header every 20 ms (a few bytes read; the agent itself uses inotify on the
     /// folder and hashes contents, since it also watches the certificate files).
     fn watch(&self, from: u64, timeout: Duration) -> Result<u64, StoreError> {
+        if let Some(p) = &self.cluster {
+            return super::cluster::backend::watch(self, p, from, timeout);
+        }
         let until = Instant::now() + timeout;
         loop {
             let g = self.generation()?;
@@ -93,6 +102,9 @@ impl Backend for Store {
     }
 
     fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        if let Some(p) = &self.cluster {
+            return super::cluster::backend::append_audit(p, records);
+        }
         super::audit::append(&self.audit_path(), records).map(drop)
     }
 }

@@ -20,6 +20,7 @@
 pub mod atomic;
 pub mod audit;
 pub mod backend;
+pub mod cluster;
 pub mod config;
 pub mod typed;
 pub mod zone_paths;
@@ -86,6 +87,8 @@ pub enum StoreError {
     Read(crate::bounded::ReadError),
     /// The generation counter is at its end: a change would wrap it to 0. Nothing was written.
     GenerationExhausted { current: u64 },
+    /// The ROOT is in a cluster and the cluster refused, did not answer or did not confirm.
+    Cluster(cluster::ClusterError),
 }
 
 impl std::fmt::Display for StoreError {
@@ -103,6 +106,7 @@ impl std::fmt::Display for StoreError {
                 f,
                 "the configuration generation is at its end ({current}); a change would wrap it to 0, so nothing was written"
             ),
+            StoreError::Cluster(e) => write!(f, "{e}"),
         }
     }
 }
@@ -133,6 +137,8 @@ pub struct Store {
     /// Refused attempts, rate-limited per user ([`audit::RefusedLimiter`]); shared by the
     /// clones, flushed when the last one goes.
     refused: Arc<Mutex<audit::RefusedLimiter>>,
+    /// The cluster this ROOT is in (`ROOT/config/cluster.json`): then the files are its cache.
+    cluster: Option<Arc<cluster::blocking::Peer>>,
 }
 
 /// File bytes and the configuration parsed from (or written as) them.
@@ -195,12 +201,50 @@ impl Store {
         let refused = Arc::new(Mutex::new(audit::RefusedLimiter::new(
             &dir.join("audit.log"),
         )));
+        let cluster = match cluster::Bootstrap::load(root).map_err(StoreError::Cluster)? {
+            Some(b) => Some(Arc::new(
+                cluster::blocking::Peer::new(root, b).map_err(StoreError::Cluster)?,
+            )),
+            None => None,
+        };
         Ok(Store {
             dir,
             last: Arc::default(),
             globals: Arc::default(),
             refused,
+            cluster,
         })
+    }
+
+    /// The cluster this ROOT is in, if any.
+    pub fn cluster(&self) -> Option<&cluster::blocking::Peer> {
+        self.cluster.as_deref()
+    }
+
+    /// In a cluster that did not answer the last read: why. What this store serves is then
+    /// its local cache, which may be stale.
+    pub fn stale(&self) -> Option<String> {
+        self.cluster.as_ref().and_then(|p| p.stale())
+    }
+
+    /// Refreshes the cache from the cluster when a read is due (no-op outside a cluster).
+    fn refresh(&self) {
+        if let Some(p) = &self.cluster {
+            cluster::backend::refresh(self, p, false);
+        }
+    }
+
+    /// Takes the lock when nobody holds it; `None` when somebody does (or it cannot be opened).
+    fn try_lock(&self) -> Option<File> {
+        let lock_path = self.lock_path();
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .ok()?;
+        lock.try_lock().ok()?;
+        Some(lock)
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -232,6 +276,12 @@ impl Store {
     /// The current configuration, shared: parsed only when the file holds other bytes than
     /// the last snapshot this process saw.
     pub fn snapshot(&self) -> Result<Arc<Config>, StoreError> {
+        self.refresh();
+        self.file_snapshot()
+    }
+
+    /// [`Store::snapshot`] of the files as they are (in a cluster: the cache, not refreshed).
+    fn file_snapshot(&self) -> Result<Arc<Config>, StoreError> {
         let bytes = self.read_bytes()?;
         if let Ok(g) = self.last.lock() {
             if let Some((b, c)) = g.as_ref() {
@@ -262,6 +312,7 @@ impl Store {
     }
 
     fn globals_where(&self, checked: bool) -> Result<Arc<Config>, StoreError> {
+        self.refresh();
         let bytes = self.read_bytes()?;
         if let Ok(g) = self.last.lock() {
             if let Some((b, c)) = g.as_ref() {
@@ -325,10 +376,11 @@ impl Store {
 
     /// The current generation, from the header when it has one (no parse of the values).
     pub fn generation(&self) -> Result<u64, StoreError> {
+        self.refresh();
         let bytes = self.read_bytes()?;
         match header_generation(&bytes) {
             Some(g) => Ok(g),
-            None => self.snapshot().map(|c| c.generation),
+            None => self.file_snapshot().map(|c| c.generation),
         }
     }
 
@@ -355,6 +407,9 @@ impl Store {
         who: &Who,
         f: impl FnOnce(&mut Config) -> T,
     ) -> Result<(T, Vec<Change>, u64), StoreError> {
+        if let Some(p) = &self.cluster {
+            return cluster::backend::transact(self, p, who, f);
+        }
         let lock = self.lock()?;
         let (bytes, mut cfg) = self.read_locked()?;
         let before = cfg.values.clone();
@@ -459,6 +514,10 @@ impl Store {
     /// [`zone_paths`]) once, under the lock, with one audit record. `None` when there was nothing
     /// to do, so an ordinary start reads the file and stops.
     pub fn migrate_zone_paths(&self, who: &Who) -> Result<Option<usize>, StoreError> {
+        // In a cluster the file is a cache: the shared text is migrated where it is written.
+        if self.cluster.is_some() {
+            return Ok(None);
+        }
         let probe = self.read_bytes()?;
         if zone_paths::rewrite(&String::from_utf8_lossy(&probe)).is_none() {
             return Ok(None);
@@ -506,6 +565,12 @@ impl Store {
         result: &str,
     ) -> Result<(), StoreError> {
         let rec = self.note_record(who, path, old, new, result);
+        if let Some(p) = &self.cluster {
+            // The cluster's log when it answers; this peer's own log when it does not.
+            if cluster::backend::append_audit(p, std::slice::from_ref(&rec)).is_ok() {
+                return Ok(());
+            }
+        }
         audit::append(&self.audit_path(), &[rec]).map(drop)
     }
 
@@ -556,6 +621,11 @@ impl Store {
 
     /// The audit records of changes that reached the current file, newest last.
     pub fn history(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        if let Some(p) = &self.cluster {
+            if let Ok(h) = cluster::backend::history(p, limit) {
+                return Ok(h);
+            }
+        }
         audit::history(&self.audit_path(), self.generation()?, limit)
     }
 }

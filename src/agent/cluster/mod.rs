@@ -439,7 +439,9 @@ impl Task {
         if let Err(e) = self.publish().await {
             return Cause::Lost(e);
         }
-        let audit_prefix = format!("{}/audit/", self.boot.prefix);
+        // Only the configuration and the certificate keys change what a node runs (the audit,
+        // the writers' lock and the migration marker do not).
+        let (config_key, certs_prefix) = (cc.config_key(), cc.key("certs/"));
         let mut keepalive = tokio::time::interval(KEEPALIVE_EVERY);
         let mut local = tokio::time::interval(LOCAL_EVERY);
         loop {
@@ -467,7 +469,7 @@ impl Task {
                                 EventType::Delete => self.peers.delete(name),
                             }
                             peers_changed = true;
-                        } else if !key.starts_with(&audit_prefix)
+                        } else if (key == config_key || key.starts_with(&certs_prefix))
                             && kv.mod_revision() > self.view.revision
                         {
                             dirty = true;
