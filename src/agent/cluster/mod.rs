@@ -166,10 +166,9 @@ async fn bounded<T, E: std::fmt::Display>(
 
 impl Task {
     async fn run(mut self) {
+        let cached = crate::store::cluster::local::read_meta(&self.shared.root).generation;
+        self.view.applied_generation = self.shared.current.load().config_generation;
         self.write_view().await;
-        let cached = crate::status::read_cluster_view(&self.shared.root)
-            .map(|v| v.applied_generation)
-            .unwrap_or(0);
         let mut cause: Option<Cause> = None;
         let mut backoff = BACKOFF_FIRST;
         loop {
@@ -315,29 +314,36 @@ impl Task {
     async fn apply(&mut self, snap: ClusterSnapshot) -> Result<(), String> {
         let (generation, revision) = (snap.generation, snap.revision);
         let root = self.shared.root.clone();
-        let written = tokio::task::spawn_blocking(move || materialise(&root, &snap))
+        tokio::task::spawn_blocking(move || materialise(&root, &snap))
             .await
             .map_err(|e| format!("materialise task: {e}"))?
             .map_err(|e| format!("cannot write the local cache: {e}"))?;
-        if written {
+        // Whoever wrote the files (this task, or a local xsh refreshing the same cache first),
+        // a generation not built from them is rebuilt now, not at the next inotify wake-up.
+        // Applied when what is in force was built from the files as they are: a refused build
+        // (a bad local certificate) keeps the older generation and shows as lagging.
+        if !self.files_in_force().await {
             let (done, wait) = oneshot::channel();
             if self.reload.send(ReloadRequest { done }).await.is_ok() {
                 let _ = wait.await;
             }
         }
-        // Applied when what is in force was built from the files as they are now: a refused
-        // build (a bad local certificate) keeps the older generation and shows as lagging.
-        let root = self.shared.root.clone();
-        let now = tokio::task::spawn_blocking(move || super::generation::content_hash(&root))
-            .await
-            .unwrap_or(0);
-        if now == self.shared.current.load().hash {
+        if self.files_in_force().await {
             self.view.applied_generation = generation;
         }
         self.view.generation = generation;
         self.view.revision = revision;
         self.view.last_sync = crate::store::now_rfc3339();
         Ok(())
+    }
+
+    /// Whether the generation in force was built from the files as they are now.
+    async fn files_in_force(&self) -> bool {
+        let root = self.shared.root.clone();
+        let now = tokio::task::spawn_blocking(move || super::generation::content_hash(&root))
+            .await
+            .unwrap_or(0);
+        now == self.shared.current.load().hash
     }
 
     /// The force request of `xCommand Cluster ForceConfigUpdate`, taken away; its author.
