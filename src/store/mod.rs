@@ -228,7 +228,12 @@ impl Store {
     }
 
     /// Refreshes the cache from the cluster when a read is due (no-op outside a cluster).
+    /// Not inside an async runtime (the agent): its watch keeps the cache fresh, and a read
+    /// there must not wait for etcd.
     fn refresh(&self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
         if let Some(p) = &self.cluster {
             cluster::backend::refresh(self, p, false);
         }

@@ -323,6 +323,14 @@ impl EtcdCluster {
             .collect()
     }
 
+    /// The pids of the running members (for CPU figures).
+    pub fn pids(&self) -> Vec<u32> {
+        self.members
+            .iter()
+            .filter_map(|m| m.child.as_ref().map(Child::id))
+            .collect()
+    }
+
     /// The folder holding the data dirs and logs.
     pub fn dir(&self) -> &Path {
         self.dir.path()

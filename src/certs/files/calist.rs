@@ -52,13 +52,23 @@ pub fn read(root: &Path) -> Result<Vec<CertificateDer<'static>>, OpError> {
 }
 
 fn write(root: &Path, ders: &[CertificateDer<'_>]) -> Result<(), OpError> {
-    write_file_atomic(
-        &certs_dir(root),
+    let text = pemenc::certs(ders);
+    shared(
+        root,
         CA_LIST,
-        pemenc::certs(ders).as_bytes(),
-        CERT_MODE,
+        text.as_bytes(),
+        &format!("trusted CA list: {} certificate(s)", ders.len()),
     )?;
+    write_file_atomic(&certs_dir(root), CA_LIST, text.as_bytes(), CERT_MODE)?;
     Ok(())
+}
+
+/// In a cluster, `file` is shared: the cluster gets the new bytes (one transaction with its
+/// audit record) before the local file, which is then its cache. Nothing outside a cluster.
+pub(crate) fn shared(root: &Path, file: &str, bytes: &[u8], what: &str) -> Result<(), OpError> {
+    crate::store::cluster::shared::put_file(root, file, bytes, what)
+        .map(drop)
+        .map_err(|e| OpError::Invalid(e.to_string()))
 }
 
 /// Add every certificate of `pem`.
@@ -189,6 +199,12 @@ pub fn replace(
 ) -> Result<bool, OpError> {
     match replaced(root, old_fp, new, now)? {
         Some(text) => {
+            shared(
+                root,
+                CA_LIST,
+                text.as_bytes(),
+                "trusted CA list: one CA replaced",
+            )?;
             write_file_atomic(&certs_dir(root), CA_LIST, text.as_bytes(), CERT_MODE)?;
             Ok(true)
         }

@@ -167,6 +167,12 @@ pub fn add(root: &Path, file: &str, pem: &[u8], now: UnixTime) -> Result<Added, 
         .iter()
         .map(|d| pemenc::block("X509 CRL", d.as_ref()))
         .collect();
+    crate::certs::files::calist::shared(
+        root,
+        file,
+        text.as_bytes(),
+        &format!("{file}: {} CRL(s)", installed.len()),
+    )?;
     write_file_atomic(&certs_dir(root), file, text.as_bytes(), CERT_MODE)?;
     Ok(out)
 }

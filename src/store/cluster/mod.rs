@@ -31,6 +31,7 @@ pub mod blocking;
 mod commit;
 pub mod join;
 pub mod local;
+pub mod shared;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
