@@ -19,7 +19,7 @@
 #![forbid(unsafe_code)]
 
 #[path = "../tests/agent_support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod agent_support;
 
 use std::io::{Read, Write};
