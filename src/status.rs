@@ -110,7 +110,13 @@ pub fn collect_at(root: &Path, cfg: &Config, only: Option<NodeId>) -> BTreeMap<K
     // The agent publishes leaves of any root but these two, which are this process's and the
     // certificate stores'.
     let agent_publishes = only.is_none_or(|o| o != "SystemUnit" && o != "Security");
-    match agent_publishes.then(|| live_agent(root)).flatten() {
+    let agent = agent_publishes.then(|| live_agent(root)).flatten();
+    if wants("Cluster") {
+        for (w, v) in cluster_values(root, agent.is_some()) {
+            put(&w, v);
+        }
+    }
+    match agent {
         Some(a) => {
             put("Agent Running", "True".into());
             put("Agent Pid", a.pid.to_string());
@@ -144,4 +150,118 @@ pub fn collect_at(root: &Path, cfg: &Config, only: Option<NodeId>) -> BTreeMap<K
         }
     }
     m
+}
+
+/// One peer as the agent last saw it under `{prefix}/peers/<name>` (the JSON every agent
+/// publishes under its lease), with the state this node judges it in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerRecord {
+    pub name: String,
+    /// The SIP TLS listener's bound address (empty when it is not listening).
+    pub address: String,
+    /// The cluster configuration generation the peer's agent runs.
+    pub applied_generation: u64,
+    pub last_reload: String,
+    /// Listener states, `SIP Active, Tunnel Off`.
+    pub listeners: String,
+    /// The peer serves its local cache because it lost etcd.
+    pub stale: bool,
+    /// Active, Lagging (behind the cluster's generation), Stale, Unreachable (its lease
+    /// expired or was revoked); set by the node that writes `cluster.json`, not by the peer.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+}
+
+/// What the agent knows of its cluster, `ROOT/status/cluster.json` (written by the agent only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClusterView {
+    pub pid: u32,
+    pub prefix: String,
+    pub peer: String,
+    /// Connecting, Synced or Stale.
+    pub state: String,
+    /// Why the state is not Synced (the etcd error), empty when synced.
+    pub reason: String,
+    /// The cluster's configuration generation as last read from etcd.
+    pub generation: u64,
+    /// The etcd revision of the last snapshot applied.
+    pub revision: i64,
+    /// The cluster generation this node's agent runs.
+    pub applied_generation: u64,
+    pub last_sync: String,
+    pub peers: Vec<PeerRecord>,
+}
+
+/// Path of the agent's cluster view.
+pub fn cluster_view_path(root: &Path) -> std::path::PathBuf {
+    root.join("status").join("cluster.json")
+}
+
+/// The cluster view, whoever wrote it (a stopped agent's too: its `pid` tells).
+pub fn read_cluster_view(root: &Path) -> Option<ClusterView> {
+    let text =
+        crate::bounded::read(&cluster_view_path(root), crate::bounded::FileKind::Snapshot).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// The `Cluster` status leaves: `Disabled` on a single node; else the agent's view, marked
+/// stale when no agent runs to keep it current.
+fn cluster_values(root: &Path, agent_alive: bool) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    let boot = match crate::store::cluster::Bootstrap::load(root) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            v.push(("Cluster State".into(), "Disabled".into()));
+            return v;
+        }
+        Err(e) => {
+            v.push(("Cluster State".into(), "Stale".into()));
+            v.push((
+                "Cluster Reason".into(),
+                format!("cannot read the bootstrap file: {e}"),
+            ));
+            return v;
+        }
+    };
+    let view = read_cluster_view(root).unwrap_or_default();
+    let name = boot
+        .prefix
+        .trim_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    v.push(("Cluster Name".into(), name.to_string()));
+    v.push(("Cluster Prefix".into(), boot.prefix.clone()));
+    v.push(("Cluster LocalPeer".into(), boot.peer.clone()));
+    let (state, reason) = if !agent_alive {
+        (
+            "Stale".to_string(),
+            "no agent is running on this root; the values are as it last saw them".to_string(),
+        )
+    } else if view.state.is_empty() {
+        ("Connecting".into(), String::new())
+    } else {
+        (view.state.clone(), view.reason.clone())
+    };
+    v.push(("Cluster State".into(), state));
+    v.push(("Cluster Reason".into(), reason));
+    v.push(("Cluster Generation".into(), view.generation.to_string()));
+    v.push((
+        "Cluster AppliedGeneration".into(),
+        view.applied_generation.to_string(),
+    ));
+    v.push(("Cluster LastSync".into(), view.last_sync.clone()));
+    for (i, p) in view.peers.iter().take(6).enumerate() {
+        let w = format!("Cluster Peer {}", i + 1);
+        v.push((format!("{w} Name"), p.name.clone()));
+        v.push((format!("{w} Address"), p.address.clone()));
+        v.push((
+            format!("{w} AppliedGeneration"),
+            p.applied_generation.to_string(),
+        ));
+        v.push((format!("{w} LastReload"), p.last_reload.clone()));
+        v.push((format!("{w} Listeners"), p.listeners.clone()));
+        v.push((format!("{w} Status"), p.status.clone()));
+    }
+    v
 }

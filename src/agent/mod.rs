@@ -4,6 +4,7 @@
 //! A bad or torn file keeps the last good generation and is named in status and the event log.
 //! This room knows no terminal; the shell reaches it only through files.
 
+pub mod cluster;
 pub mod established;
 pub mod generation;
 pub mod listener;
@@ -400,6 +401,26 @@ async fn reload(shared: &Arc<Shared>, forced: bool, opts: &Options) -> bool {
     ok
 }
 
+/// Starts the cluster task when the root has a bootstrap file; a file that cannot be read is
+/// an event and the agent serves its local files.
+fn start_cluster(
+    shared: &Arc<Shared>,
+    tx: mpsc::Sender<cluster::ReloadRequest>,
+) -> Option<cluster::Handle> {
+    match crate::store::cluster::Bootstrap::load(&shared.root) {
+        Ok(Some(b)) => Some(cluster::start(shared.clone(), b, tx)),
+        Ok(None) => None,
+        Err(e) => {
+            shared.report.event(
+                "cluster",
+                "ERROR",
+                &format!("cannot read the cluster bootstrap file: {e}; serving the local files"),
+            );
+            None
+        }
+    }
+}
+
 async fn main_loop(shared: Arc<Shared>, opts: Options) {
     // Signal handlers before READY=1: systemd may send ExecReload's SIGHUP right after READY, and
     // SIGHUP's default action would kill the agent.
@@ -440,6 +461,8 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let _watcher = watch::start(&shared.root, tx.clone());
+    let (cluster_tx, mut cluster_rx) = mpsc::channel::<cluster::ReloadRequest>(4);
+    let cluster = start_cluster(&shared, cluster_tx);
     let mut flush = tokio::time::interval(Duration::from_millis(100));
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     let mut zones_at = tokio::time::Instant::now();
@@ -470,6 +493,20 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
                         zones_at = tokio::time::Instant::now();
                     }
                 }
+            }
+            Some(req) = cluster_rx.recv() => {
+                // The cluster task wrote a new snapshot into the files: rebuild now, without
+                // waiting for inotify, and tell it when the generation is in force.
+                let before = shared.current.load().outbound;
+                if reload(&shared, false, &opts).await {
+                    let spec = shared.current.load().listen.clone();
+                    listeners.apply(&shared, &spec, opts.verbose).await;
+                    if shared.current.load().outbound != before {
+                        spawn_zone_check(&shared);
+                        zones_at = tokio::time::Instant::now();
+                    }
+                }
+                let _ = req.done.send(());
             }
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => {
                 shared.report.event("agent", "INFO", "SIGHUP: forced reload");
@@ -510,6 +547,9 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
         "INFO",
         "stopping: listeners closed, draining connections",
     );
+    if let Some(c) = cluster {
+        c.stop().await;
+    }
     listeners.stop_all().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     shared.report.retire();

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod certs;
 pub mod cluster;
+pub mod cluster_force;
 pub mod zones;
 
 use crate::engine::{Call, CommandResult, Entry, Item, ResultStatus};
@@ -20,6 +21,10 @@ use crate::store::Config;
 
 /// The commands answered here (with the certificate commands).
 pub const HANDLERS: &[Entry] = &[
+    Entry::new(
+        "Cluster ForceConfigUpdate",
+        cluster_force::force_config_update,
+    ),
     Entry::new("Configuration Reset", configuration_reset).writing_config(),
     Entry::new("ZoneAdd", zones::zone_add).writing_config(),
     Entry::new("ZoneDelete", zones::zone_delete).writing_config(),
