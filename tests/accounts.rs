@@ -352,7 +352,9 @@ fn quick_root(d: &Path) -> std::path::PathBuf {
         .arg(&root)
         .arg("-c")
         .arg(format!(
-            "xConfiguration SIP TLS Port: {}\nxConfiguration Tunnel Port: {}",
+            "xConfiguration SIP TLS Port: {}\nxConfiguration Tunnel Port: {}\n\
+             xConfiguration Administration HTTPS Port: {}",
+            free_port(),
             free_port(),
             free_port()
         ))
