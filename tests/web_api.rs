@@ -86,13 +86,21 @@ fn getxml_is_the_shells_document() {
     // An unknown location: the error document with the shell's code, as a document.
     let r = getxml(&a, "/Configuration/Nope");
     assert_eq!(r.code, 200);
-    insta::assert_snapshot!(r.body, @r#"
+    // The list of top-level nodes in <Expected> grows with the schema: checked, then left out.
+    assert!(r.body.contains("<Expected>one of: SIP,"), "{}", r.body);
+    let body: String = r
+        .body
+        .lines()
+        .filter(|l| !l.contains("<Expected>"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!(body, @r#"
     <?xml version="1.0" encoding="UTF-8"?>
     <Fault status="Error">
       <Reason>No match on address expression</Reason>
-      <XPath>Configuration/Nope</XPath>
+      <XPath>/Configuration/Nope</XPath>
       <Code>E030</Code>
-      <Detail>no such path: Nope</Detail>
+      <Detail>no match for &apos;Nope&apos;</Detail>
     </Fault>
     "#);
 }
@@ -383,7 +391,9 @@ fn csrf_cross_site_and_body_limits() {
     let file = a.root().join("big");
     std::fs::write(&file, &big).unwrap();
     let at = format!("@{}", file.display());
+    // HTTP/1.1: curl 7.88 over HTTP/2 drops an answer sent before it finished its upload.
     let r = a.curl(&[
+        "--http1.1",
         "-u",
         &basic("admin"),
         "-H",
@@ -399,6 +409,7 @@ fn csrf_cross_site_and_body_limits() {
         r.body
     );
     let r = a.curl(&[
+        "--http1.1",
         "-u",
         &basic("admin"),
         "-H",

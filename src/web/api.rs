@@ -227,7 +227,16 @@ async fn putxml(
 fn apply(engine: &Engine, ctx: &Context, text: &str) -> Response {
     let doc = match xmldoc::parse(text) {
         Ok(d) => d,
-        Err(e) => return xml_response(status_of(&e), error_doc("Result", &e)),
+        // A document that was read but names a wrong path or value answers under its own
+        // root; one that could not be read at all, under `Result`.
+        Err(e) => {
+            let root = match e.area {
+                Area::Configuration => "Configuration",
+                Area::Command => "Command",
+                _ => "Result",
+            };
+            return xml_response(status_of(&e), error_doc(root, &e));
+        }
     };
     match doc {
         Doc::Configuration(reqs) => match in_transaction(engine, ctx, reqs) {

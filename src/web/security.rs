@@ -77,11 +77,21 @@ async fn guard(State(st): State<WebState>, req: Request<Body>, next: Next) -> Re
     if let Some(n) = announced.filter(|&n| n > MAX_BODY as u64) {
         return too_large(Some(n));
     }
-    if changes_state(req.method()) && st.csrf_enabled() {
-        if let Err(why) = same_site(req.headers(), req.uri()) {
+    if !changes_state(req.method()) {
+        return next.run(req).await;
+    }
+    // The body is read (bounded) before anything is decided: an HTTP/2 answer sent while the
+    // client is still sending is reset with the stream, and some clients then lose it.
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return too_large(None);
+    };
+    if st.csrf_enabled() {
+        if let Err(why) = same_site(&parts.headers, &parts.uri) {
             return forbidden(&why);
         }
     }
+    let req = Request::from_parts(parts, Body::from(bytes));
     next.run(req).await
 }
 
