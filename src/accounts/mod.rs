@@ -14,12 +14,17 @@
 //! login is refused before any hashing, so a flood costs no CPU. An account's lockout is also
 //! written into the file, so it survives an agent restart; an address's lockout and the
 //! counts below the limit do not.
+//!
+//! A login that verified is remembered for a minute (an HMAC tag, never the password; see
+//! `recent`), so an API client that sends HTTP Basic with every request pays for argon2id
+//! once a minute. A failure is never remembered and always costs a full verification.
 
 // Input from a user, a file or a peer is never unwrapped here: it gets an error value.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod file;
 pub mod password;
+mod recent;
 mod throttle;
 
 use std::path::{Path, PathBuf};
@@ -234,6 +239,7 @@ impl std::error::Error for LoginError {}
 struct Shared {
     cache: Mutex<Option<(file::Stamp, Arc<Vec<file::Stored>>)>>,
     throttle: Mutex<throttle::Throttle>,
+    recent: Mutex<recent::Recent>,
     hashing: Mutex<usize>,
     turn: Condvar,
 }
@@ -376,7 +382,9 @@ impl Accounts {
             self.throttle().lock_until(&a.name, a.locked_until);
             return Err(locked(a.locked_until - now));
         }
-        let good = {
+        let t = std::time::Instant::now();
+        let remembered = found.is_some_and(|a| self.recent().holds(name, password, &a.hash, t));
+        let good = remembered || {
             let _turn = self.hashing_turn();
             match found {
                 Some(a) => password::matches(password, &a.hash),
@@ -387,6 +395,7 @@ impl Accounts {
             }
         };
         let Some(a) = found.filter(|_| good) else {
+            self.recent().forget(name);
             let outcome = self.throttle().fail(name, from, now, lockout);
             if let (throttle::Outcome::AccountLocked { until }, Some(a)) = (outcome, found) {
                 // Best effort: the in-memory lockout holds even when the file cannot be written.
@@ -398,7 +407,14 @@ impl Accounts {
             return Err(LoginError::Disabled);
         }
         self.throttle().succeed(name);
+        if !remembered {
+            self.recent().put(name, password, &a.hash, t);
+        }
         Ok(public(a))
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, recent::Recent> {
+        self.shared.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn throttle(&self) -> std::sync::MutexGuard<'_, throttle::Throttle> {

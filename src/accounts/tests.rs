@@ -212,3 +212,37 @@ fn bad_input_is_refused_with_a_reason() {
     let e = Accounts::open(d.path()).unwrap_err();
     assert!(e.to_string().contains("not an accounts file"), "{e}");
 }
+
+#[test]
+fn a_remembered_login_ends_with_its_password_or_account() {
+    let d = root();
+    let a = Accounts::open(d.path()).unwrap();
+    a.add("hal", "hal-password", Access::ReadWrite).unwrap();
+    for _ in 0..3 {
+        a.verify("hal", "hal-password", "h", &quick()).unwrap();
+    }
+    a.modify(
+        "hal",
+        &Modify {
+            password: Some("hal-password-2".into()),
+            ..Modify::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        a.verify("hal", "hal-password", "h", &quick()),
+        Err(LoginError::Wrong)
+    ));
+    a.verify("hal", "hal-password-2", "h", &quick()).unwrap();
+    a.delete("hal").unwrap();
+    a.add("hal", "hal-password-3", Access::Disabled).unwrap();
+    assert!(matches!(
+        a.verify("hal", "hal-password-2", "h", &quick()),
+        Err(LoginError::Wrong)
+    ));
+    // Access is read fresh each time, remembered or not.
+    assert!(matches!(
+        a.verify("hal", "hal-password-3", "h", &quick()),
+        Err(LoginError::Disabled)
+    ));
+}

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -27,7 +28,7 @@ use axum::{Form, Router};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::security::{changes_state, forbidden, same_site};
+use super::security::{changes_state, forbidden};
 use super::WebState;
 use crate::accounts::{self, Access, Account, LoginError};
 use crate::engine::{Context, FrontEnd, Role};
@@ -254,16 +255,15 @@ pub struct WebUser {
 
 impl WebUser {
     /// `Ok` when CSRF protection is disabled, or `token` (the form's `csrf` field, else an
-    /// `X-CSRF-Header` carrying the token, for a page's own script) is this session's token
-    /// and the request is not cross-site. The refusal is a 403 saying what was expected.
+    /// `X-CSRF-Header` carrying the token, for a page's own script) is this session's token.
+    /// (A cross-site request never gets this far: [`super::security`] refused it.) The refusal
+    /// is a 403 saying what was expected.
     // A response is what a handler returns on refusal anyway (`?` in a handler); boxing it buys nothing.
     #[allow(clippy::result_large_err)]
     pub fn check_csrf(&self, token: Option<&str>, headers: &HeaderMap) -> Result<(), Response> {
         if !self.csrf_on {
             return Ok(());
         }
-        let uri = axum::http::Uri::from_static("/");
-        same_site(headers, &uri).map_err(|why| forbidden(&why))?;
         let token = token.or_else(|| headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()));
         match token {
             Some(t) if same_secret(t, &self.csrf) => Ok(()),
@@ -424,9 +424,10 @@ async fn logout(
     State(st): State<WebState>,
     user: WebUser,
     headers: HeaderMap,
-    Form(f): Form<LogoutForm>,
+    form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Response {
-    if let Err(r) = user.check_csrf(f.csrf.as_deref(), &headers) {
+    let token = form.ok().and_then(|Form(f)| f.csrf);
+    if let Err(r) = user.check_csrf(token.as_deref(), &headers) {
         return r;
     }
     if let Some(id) = cookie_value(&headers, COOKIE) {

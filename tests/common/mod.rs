@@ -72,3 +72,4 @@ pub fn xsh_piped(root: &std::path::Path, input: &str) -> std::process::Output {
         .expect("xsh reads its input");
     child.wait_with_output().expect("xsh ends")
 }
+pub mod web;
