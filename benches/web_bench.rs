@@ -313,7 +313,9 @@ async fn one_get(
 ) -> std::io::Result<Response> {
     let mut c = connect(tls, addr).await?;
     c.write_all(&request(path, auth)).await?;
-    Reader { buf: Vec::new() }.answer(&mut c, Instant::now()).await
+    Reader { buf: Vec::new() }
+        .answer(&mut c, Instant::now())
+        .await
 }
 
 struct LoadResult {
