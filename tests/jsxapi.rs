@@ -1,5 +1,5 @@
 //! The real `jsxapi` npm package (6.0.0, installed into `target/jsxapi-node` by the first test
-//! that needs it) against a real `xagent` with its HTTPS listener: `jsxapi.connect('wss://…',
+//! that needs it) against a real `xagent` with its HTTPS listener (`tests/common/web.rs`): `jsxapi.connect('wss://…',
 //! {username, password})`, configuration get/set, status get, commands with parameters and with
 //! a multi-line body, the errors jsxapi maps, feedback fired by an `xsh` change (exactly one
 //! event for one change), a read-only account refused on a set, and a wrong password refused.
@@ -8,8 +8,6 @@
 //! the socket and exits, with a guard timer against a hang). Needs node and npm: outside CI a
 //! missing node or a failed install is a visible skip; under `CI=true` a failure.
 
-#[path = "jsxapi/agent.rs"]
-mod agent;
 #[path = "common/mod.rs"]
 mod common;
 
@@ -22,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use agent::WebAgent;
+use common::web::WebAgent;
 
 const JSXAPI_VERSION: &str = "6.0.0";
 /// A deadline for a script's next line, not a timing assertion: the scripts' own guard is
@@ -225,7 +223,7 @@ const VIEWER: (&str, &str) = ("jsviewer", "V1ewer-pass");
 /// An agent with its web listener and the two accounts, and the jsxapi folder.
 fn setup() -> Option<(WebAgent, PathBuf)> {
     let node = jsxapi_node()?;
-    let agent = WebAgent::start()?;
+    let agent = WebAgent::start();
     agent.add_account(ADMIN.0, ADMIN.1, "ReadWrite");
     agent.add_account(VIEWER.0, VIEWER.1, "ReadOnly");
     Some((agent, node))
@@ -241,7 +239,7 @@ fn config_status_commands_and_errors() {
     let mut s = Script::start(
         &node,
         "basic",
-        agent.port(),
+        agent.port,
         ADMIN.0,
         ADMIN.1,
         &[("CA_PEM", &ca_text)],
@@ -254,7 +252,7 @@ fn config_status_commands_and_errors() {
     assert_eq!(ok(&r, "port_before"), "10");
     assert_eq!(ok(&r, "set_port"), &Value::Null);
     assert_eq!(ok(&r, "port_after"), "12");
-    let shell = agent.xsh("xConfiguration SIP TLS HandshakeTimeout");
+    let shell = agent.xsh_ok("xConfiguration SIP TLS HandshakeTimeout\n");
     assert!(shell.contains("HandshakeTimeout: \"12\""), "{shell}");
     // A value with quotes and a colon is one value, stored whole.
     assert_eq!(ok(&r, "name"), "edge \"one\": two");
@@ -277,7 +275,7 @@ fn config_status_commands_and_errors() {
     assert_eq!(ok(&r, "ca_add")["status"], "OK");
     let list = ok(&r, "ca_list").to_string();
     assert!(list.contains("jsxapi test CA"), "{list}");
-    let shell = agent.xsh("xCommand Security Certificates CA List");
+    let shell = agent.xsh_ok("xCommand Security Certificates CA List\n");
     assert!(shell.contains("jsxapi test CA"), "{shell}");
 
     // Errors with jsxapi's codes.
@@ -292,7 +290,7 @@ fn config_status_commands_and_errors() {
     assert_eq!(err(&r, "bad_command")["code"], -32601);
     assert_eq!(err(&r, "bad_method")["code"], -32601);
     // The refused set stored nothing.
-    let shell = agent.xsh("xConfiguration SIP TLS HandshakeTimeout");
+    let shell = agent.xsh_ok("xConfiguration SIP TLS HandshakeTimeout\n");
     assert!(shell.contains("HandshakeTimeout: \"12\""), "{shell}");
 
     // Audited as the account, through the ws front end.
@@ -314,15 +312,16 @@ fn config_status_commands_and_errors() {
 #[test]
 fn feedback_from_an_xsh_change_arrives_once() {
     let Some((agent, node)) = setup() else { return };
-    let mut s = Script::start(&node, "feedback", agent.port(), ADMIN.0, ADMIN.1, &[]);
+    let mut s = Script::start(&node, "feedback", agent.port, ADMIN.0, ADMIN.1, &[]);
     assert_eq!(s.next()["event"], "subscribed");
-    let o = agent.xsh("xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode: Off");
+    let o =
+        agent.xsh_ok("xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode: Off\n");
     assert!(o.contains("OK"), "{o}");
     let ev = s.next();
     assert_eq!(ev["event"], "mode", "{ev}");
     assert_eq!(ev["value"], "Off", "{ev}");
     // The barrier: a second change, on another leaf, after the first event arrived.
-    let o = agent.xsh("xConfiguration SystemUnit Description: \"barrier\"");
+    let o = agent.xsh_ok("xConfiguration SystemUnit Description: \"barrier\"\n");
     assert!(o.contains("OK"), "{o}");
     let ev = s.next();
     assert_eq!(ev["event"], "barrier", "{ev}");
@@ -338,7 +337,7 @@ fn feedback_from_an_xsh_change_arrives_once() {
 #[test]
 fn read_only_account_is_refused_on_set() {
     let Some((agent, node)) = setup() else { return };
-    let mut s = Script::start(&node, "readonly", agent.port(), VIEWER.0, VIEWER.1, &[]);
+    let mut s = Script::start(&node, "readonly", agent.port, VIEWER.0, VIEWER.1, &[]);
     let r = s.next();
     assert_eq!(s.exit_code(), Some(0), "{r}");
     assert_eq!(ok(&r, "get"), "10");
@@ -361,7 +360,7 @@ fn wrong_password_is_refused() {
     let mut s = Script::start(
         &node,
         "refused",
-        agent.port(),
+        agent.port,
         ADMIN.0,
         "not-the-password",
         &[],
@@ -373,14 +372,7 @@ fn wrong_password_is_refused() {
         "{r}"
     );
     assert_eq!(s.exit_code(), Some(0), "ready was emitted: {r}");
-    let mut s = Script::start(
-        &node,
-        "refused",
-        agent.port(),
-        "nobody",
-        "whatever-pass",
-        &[],
-    );
+    let mut s = Script::start(&node, "refused", agent.port, "nobody", "whatever-pass", &[]);
     assert_eq!(s.next()["event"], "error");
     assert_eq!(s.exit_code(), Some(0));
 }

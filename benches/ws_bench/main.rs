@@ -197,12 +197,20 @@ impl WebAgent {
     }
 
     fn add_account(&self, name: &str, pw: &str) {
-        common::fixture::configure(
-            &self.root,
-            &format!(
-                "xCommand AdminAccountAdd Name: \"{name}\" Password: \"{pw}\" Access: ReadWrite\n"
-            ),
-        );
+        let out = Command::new(common::xsh_bin())
+            .arg("--root")
+            .arg(&self.root)
+            .arg("-c")
+            .arg(format!(
+                "xCommand AdminAccountAdd Name: \"{name}\" Password: \"{pw}\" Access: ReadWrite"
+            ))
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        if !text.contains("status=OK") {
+            common::die(&format!("AdminAccountAdd {name}: {text}"));
+        }
     }
 }
 
