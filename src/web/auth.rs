@@ -250,6 +250,8 @@ pub struct WebUser {
     pub csrf: String,
     pub ctx: Context,
     csrf_on: bool,
+    /// The request's URI: under HTTP/2 the authority is here, not in a Host header.
+    uri: axum::http::Uri,
 }
 
 impl WebUser {
@@ -262,8 +264,7 @@ impl WebUser {
         if !self.csrf_on {
             return Ok(());
         }
-        let uri = axum::http::Uri::from_static("/");
-        same_site(headers, &uri).map_err(|why| forbidden(&why))?;
+        same_site(headers, &self.uri).map_err(|why| forbidden(&why))?;
         let token = token.or_else(|| headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()));
         match token {
             Some(t) if same_secret(t, &self.csrf) => Ok(()),
@@ -303,6 +304,7 @@ impl FromRequestParts<WebState> for WebUser {
             csrf: s.csrf,
             ctx,
             csrf_on: st.csrf_enabled(),
+            uri: parts.uri.clone(),
         })
     }
 }
