@@ -202,7 +202,9 @@ impl Walk<'_> {
                 assert_eq!(code, 200, "{name}: GET {p} answered {code}: {body}");
                 body
             }
-            None => self.d.source().await.unwrap(),
+            // The browser's copy of a page from a form post: its serialisation of the DOM
+            // leaves the doctype out (the server sent one: the GET pages are checked as sent).
+            None => format!("<!DOCTYPE html>\n{}", self.d.source().await.unwrap()),
         };
         for p in tidy(name, &html) {
             self.problems.push(format!("{name}: tidy: {p}"));
@@ -390,6 +392,39 @@ impl Walk<'_> {
     }
 }
 
+/// One `openssl s_client` handshake against the node's SIP listener presenting `leaf` with its
+/// intermediate (`-cert_chain`: `-cert` alone sends the leaf only), then one `OPTIONS`.
+fn sip_handshake(node: &Node, leaf: &LeafFiles) {
+    use std::io::Write;
+    let mut c = Command::new("openssl");
+    c.args([
+        "s_client",
+        "-brief",
+        "-connect",
+        &format!("127.0.0.1:{}", node.sip_port),
+    ])
+    .arg("-cert")
+    .arg(&leaf.cert)
+    .arg("-key")
+    .arg(&leaf.key);
+    if let Some(i) = &leaf.intermediate {
+        c.arg("-cert_chain").arg(i);
+    }
+    let child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if let Ok(mut ch) = child {
+        if let Some(mut i) = ch.stdin.take() {
+            let _ = i.write_all(
+                b"OPTIONS sip:x SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+        let _ = ch.wait();
+    }
+}
+
 #[test]
 fn chromium_walks_the_certificate_flows() {
     for (tool, arg, pkg) in [
@@ -568,8 +603,17 @@ async fn flows(d: &WebDriver, site: &Site, pki: &Pki) {
     site.node.wait_leaf("SIP TLS Listener Mode", |m| m == "Off");
     site.node
         .openssl_handshake(&sip_client.chain, &sip_client.key);
-    site.node
-        .wait_serial_in("SIP TLS Listener LastAccepted", &sip_client.serial);
+    wait_for("mode Off accepts the serverAuth-only SIP client", || {
+        let acc = site.node.status_leaf("SIP TLS Listener LastAccepted");
+        if serial_in(&acc).as_deref() == Some(sip_client.serial.as_str()) {
+            return Ok(());
+        }
+        sip_handshake(&site.node, &sip_client);
+        Err(format!(
+            "LastAccepted {acc:?}; LastRejection {:?}",
+            site.node.status_leaf("SIP TLS Listener LastRejection")
+        ))
+    });
 
     w.page("17-handshakes", "/status/handshakes").await;
     d.find(By::Id("f-decision")).await.unwrap();
