@@ -86,7 +86,7 @@ impl Site {
             node.start();
             let up = wait_for("the web listener answers /login", || {
                 match curl(&format!("https://127.0.0.1:{https_port}/login"), None) {
-                    Some((code, _)) if code == 200 => Ok(true),
+                    Some((200, _)) => Ok(true),
                     Some((code, body)) => Err(format!("HTTP {code}: {body}")),
                     None if node
                         .agent
