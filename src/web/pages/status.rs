@@ -49,8 +49,8 @@ pub async fn overview(engine: &Engine, ctx: &Context, v: &View<'_>) -> Markup {
                 div class="last" {
                     h3 { (name) " listener" }
                     table class="kv" { tbody {
-                        tr { th scope="row" { "Last accepted" } td { (field(l, "LastAccepted").unwrap_or("none")) } }
-                        tr { th scope="row" { "Last rejection" } td class="rejection" { (field(l, "LastRejection").unwrap_or("none")) } }
+                        tr { th scope="row" { "Last accepted" } td { (or_none(field(l, "LastAccepted"))) } }
+                        tr { th scope="row" { "Last rejection" } td class="rejection" { (or_none(field(l, "LastRejection"))) } }
                         tr { th scope="row" { "Presents (server store serial)" } td { (field(l, "ServerSerial").unwrap_or("")) } }
                     } }
                 }
@@ -72,7 +72,7 @@ pub async fn overview(engine: &Engine, ctx: &Context, v: &View<'_>) -> Markup {
                                 td { (n) }
                                 td { (field(z, "Name").unwrap_or("")) }
                                 td { (field(z, "Type").unwrap_or("")) }
-                                td { span class={ "state " (st.to_ascii_lowercase()) } { (st) } }
+                                td { @if !st.is_empty() { span class={ "state " (st.to_ascii_lowercase()) } { (st) } } }
                                 td { (field(z, "Reason").unwrap_or("")) }
                             }
                         }
@@ -82,6 +82,10 @@ pub async fn overview(engine: &Engine, ctx: &Context, v: &View<'_>) -> Markup {
         }
     };
     layout::page(v, "Status", body)
+}
+
+fn or_none(v: Option<&str>) -> &str {
+    v.filter(|s| !s.is_empty()).unwrap_or("none")
 }
 
 fn listener_row(name: &str, l: &[Item]) -> Markup {
@@ -183,7 +187,7 @@ pub fn handshakes(root: &std::path::Path, v: &View<'_>, peer: &str, decision: &s
                     @for h in &rows {
                         tr {
                             td { (h.time) } td { (h.listener) } td { (h.peer) }
-                            td { span class={ "state " (h.decision) } { (h.decision) } }
+                            td { @if !h.decision.is_empty() { span class={ "state " (h.decision) } { (h.decision) } } }
                             td { (h.mode) } td { (h.presented) } td { (h.sent) } td { (h.reason) }
                         }
                     }
