@@ -127,10 +127,7 @@ fn main() {
         let shared = c
             .get(&format!("/bench/r{i}/config"))
             .expect("config in etcd");
-        assert!(
-            shared.contains(&format!("r9-e\"")),
-            "the last round is in etcd"
-        );
+        assert!(shared.contains("r9-e\""), "the last round is in etcd");
     }
     let (fw, ew) = (median(&mut file_w), median(&mut etcd_w));
     let r = runs as f64;

@@ -432,3 +432,115 @@ pub fn materialise(root: &Path, snap: &ClusterSnapshot) -> Result<bool, ClusterE
     })?;
     local::materialise_locked(root, snap)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Config;
+
+    fn boot(endpoints: &[&str], prefix: &str, peer: &str) -> Bootstrap {
+        Bootstrap {
+            endpoints: endpoints.iter().map(|s| s.to_string()).collect(),
+            prefix: prefix.into(),
+            peer: peer.into(),
+        }
+    }
+
+    #[test]
+    fn a_bootstrap_says_what_is_wrong() {
+        assert!(boot(&["http://127.0.0.1:2379"], "/xsh/c1", "n1")
+            .check()
+            .is_ok());
+        for (b, want) in [
+            (boot(&[], "/x", "n"), "no etcd endpoints"),
+            (
+                boot(&["127.0.0.1:2379"], "/x", "n"),
+                "is not http://host:port",
+            ),
+            (boot(&["http://h:0"], "/x", "n"), "is not http://host:port"),
+            (boot(&["http://h:1"], "x", "n"), "must start with '/'"),
+            (boot(&["http://h:1"], "/x/", "n"), "must start with '/'"),
+            (boot(&["http://h:1"], "/x", "a b"), "peer name"),
+        ] {
+            let e = b.check().unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        assert!(Bootstrap::load(d.path()).unwrap().is_none());
+        std::fs::create_dir_all(d.path().join("config")).unwrap();
+        let b = boot(&["http://127.0.0.1:2379"], "/xsh/c1", "n1");
+        b.save(d.path()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(Bootstrap::path(d.path()))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(Bootstrap::load(d.path()).unwrap(), Some(b));
+        std::fs::write(Bootstrap::path(d.path()), "{").unwrap();
+        assert!(matches!(
+            Bootstrap::load(d.path()),
+            Err(ClusterError::Bootstrap { .. })
+        ));
+    }
+
+    /// The shared text leaves out the peer-local leaves; the overlay puts this peer's back.
+    #[test]
+    fn peer_local_leaves_are_never_shared() {
+        let mine = Config::from_text(
+            "xConfiguration SystemUnit Name: \"a\"\nxConfiguration SIP TLS Port: 5070\nxConfiguration Shell IdleTimeout: 5\n",
+        );
+        let shared = local::shared_text(&mine);
+        assert!(!shared.contains("SystemUnit Name") && !shared.contains("TLS Port"));
+        assert!(shared.contains("IdleTimeout"));
+        let theirs = "xConfiguration SystemUnit Name: \"b\"\nxConfiguration Shell IdleTimeout: 9\n";
+        let eff = local::overlay(theirs, &mine, 7);
+        let text = eff.to_text();
+        assert!(text.contains("# generation: 7"), "{text}");
+        assert!(
+            text.contains("Name: \"a\"") && text.contains("Port: \"5070\""),
+            "{text}"
+        );
+        assert!(text.contains("IdleTimeout: \"9\""), "{text}");
+        let leaf = crate::schema::schema()
+            .config
+            .nodes
+            .iter()
+            .filter(|n| n.leaf.as_ref().is_some_and(|l| l.local))
+            .count();
+        assert_eq!(leaf, 4);
+    }
+
+    #[test]
+    fn audit_values_round_trip_plain_and_gzipped() {
+        let rec = |i: usize| crate::store::AuditRecord {
+            time: "t".into(),
+            generation: 3,
+            user: "u".into(),
+            from: "local".into(),
+            session: "1".into(),
+            path: format!("Zones Zone {i} Name"),
+            old: String::new(),
+            new: "x".repeat(40),
+            result: "applied".into(),
+            change: String::new(),
+        };
+        let small: Vec<_> = (0..3).map(rec).collect();
+        let big: Vec<_> = (0..5000).map(rec).collect();
+        for recs in [small, big] {
+            let v: Vec<u8> = recs
+                .iter()
+                .map(|r| serde_json::to_string(r).unwrap() + "\n")
+                .collect::<String>()
+                .into_bytes();
+            let enc = if v.len() > 64 * 1024 {
+                let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut z, &v).unwrap();
+                z.finish().unwrap()
+            } else {
+                v
+            };
+            assert_eq!(decode_audit(&enc), recs);
+        }
+    }
+}
