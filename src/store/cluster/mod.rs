@@ -508,7 +508,7 @@ mod tests {
             .iter()
             .filter(|n| n.leaf.as_ref().is_some_and(|l| l.local))
             .count();
-        assert_eq!(leaf, 4);
+        assert_eq!(leaf, 5);
     }
 
     #[test]
