@@ -83,8 +83,9 @@ async fn guard(State(st): State<WebState>, req: Request<Body>, next: Next) -> Re
     // The body is read (bounded) before anything is decided: an HTTP/2 answer sent while the
     // client is still sending is reset with the stream, and some clients then lose it.
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return too_large(None);
+    let bytes = match read_bounded(body).await {
+        Ok(b) => b,
+        Err(sent) => return too_large(sent),
     };
     if st.csrf_enabled() {
         if let Err(why) = same_site(&parts.headers, &parts.uri) {
@@ -93,6 +94,42 @@ async fn guard(State(st): State<WebState>, req: Request<Body>, next: Next) -> Re
     }
     let req = Request::from_parts(parts, Body::from(bytes));
     next.run(req).await
+}
+
+/// Bytes an over-size body of unknown length is still read (and dropped) for before the 413 goes
+/// out: a client that is still sending when the server answers and closes loses the answer (it
+/// sees a reset), so the refusal waits for the end of a moderately large upload, never longer
+/// than [`DRAIN_TIME`].
+const DRAIN_MAX: usize = 8 * MAX_BODY;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The body, at most [`MAX_BODY`] bytes; past that `Err` with the size read, when all of it was.
+async fn read_bounded(body: Body) -> Result<axum::body::Bytes, Option<u64>> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next()).await;
+        let Ok(next) = next else { return Err(None) };
+        match next {
+            None => break,
+            Some(Err(_)) => return Err(None),
+            Some(Ok(chunk)) => {
+                total = total.saturating_add(chunk.len());
+                if total <= MAX_BODY {
+                    buf.extend_from_slice(&chunk);
+                } else if total > DRAIN_MAX {
+                    return Err(None);
+                }
+            }
+        }
+    }
+    if total > MAX_BODY {
+        return Err(Some(total as u64));
+    }
+    Ok(buf.into())
 }
 
 /// Every method but the safe ones may change something.
