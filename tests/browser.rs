@@ -330,7 +330,8 @@ impl Walk<'_> {
             .unwrap();
         let who_text = self
             .d
-            .find(By::Css(".who"))
+            .query(By::Css(".who"))
+            .first()
             .await
             .unwrap()
             .text()
@@ -372,7 +373,9 @@ impl Walk<'_> {
     }
 
     async fn text(&self, css: &str) -> String {
-        match self.d.find(By::Css(css)).await {
+        // query() polls until the element is there: after a click the next page may still be
+        // loading, and find() looks once.
+        match self.d.query(By::Css(css)).first().await {
             Ok(e) => e.text().await.unwrap(),
             Err(_) => {
                 let body = self
