@@ -21,6 +21,7 @@ use std::process::{Command, Stdio};
 
 use agent_support::common::{cannot_run, require_tool};
 use agent_support::*;
+use futures_util::FutureExt;
 use thirtyfour::prelude::*;
 use xsh::certs::pki::LeafEku;
 
@@ -308,7 +309,8 @@ impl Walk<'_> {
     async fn login(&mut self, who: (&str, &str)) {
         self.d.goto(self.site.url("/login")).await.unwrap();
         self.d
-            .find(By::Id("username"))
+            .query(By::Id("username"))
+            .first()
             .await
             .unwrap()
             .send_keys(who.0)
@@ -348,7 +350,8 @@ impl Walk<'_> {
             .click()
             .await
             .unwrap();
-        self.d.find(By::Id("username")).await.unwrap();
+        // The login page is the next page: query() polls while it loads (find() looks once).
+        self.d.query(By::Id("username")).first().await.unwrap();
     }
 
     /// Chooses `file` in the file input `id` (WebDriver sends the path).
@@ -479,9 +482,14 @@ fn chromium_walks_the_certificate_flows() {
         let d = WebDriver::new(format!("http://127.0.0.1:{}", driver.port), caps)
             .await
             .expect("a browser session");
-        let r = flows(&d, &site, &pki).await;
+        // A failed check must not leave the browser running: quit it, then fail.
+        let r = std::panic::AssertUnwindSafe(flows(&d, &site, &pki))
+            .catch_unwind()
+            .await;
         d.quit().await.ok();
-        r
+        if let Err(panic) = r {
+            std::panic::resume_unwind(panic);
+        }
     });
 }
 
@@ -496,7 +504,7 @@ async fn flows(d: &WebDriver, site: &Site, pki: &Pki) {
     d.goto(site.url("/maintenance/security/server"))
         .await
         .unwrap();
-    d.find(By::Id("username")).await.unwrap();
+    d.query(By::Id("username")).first().await.unwrap();
     w.page("01-login", "/login").await;
 
     // A wrong password is refused on the login page.
