@@ -95,6 +95,9 @@ fn accepted(cfg: &Arc<rustls::ClientConfig>, port: u16) -> bool {
         return false;
     };
     tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    // Without it Nagle holds the OPTIONS behind the client's Finished until the server's
+    // delayed ACK (40 ms on Linux): the bench would time its own socket.
+    tcp.set_nodelay(true).ok();
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let Ok(conn) = rustls::ClientConnection::new(cfg.clone(), name) else {
         return false;
