@@ -179,7 +179,7 @@ fn clean_stamp(bytes: &[u8]) -> String {
 
 /// The generation in the header our writer puts first (`# generation: N` among the leading
 /// comment lines); `None` when the leading comments do not hold one.
-fn header_generation(bytes: &[u8]) -> Option<u64> {
+pub(crate) fn header_generation(bytes: &[u8]) -> Option<u64> {
     for line in bytes.split(|&b| b == b'\n') {
         let t = std::str::from_utf8(line).ok()?.trim();
         if t.is_empty() {

@@ -2,8 +2,11 @@
 //! runtime reads a snapshot from etcd, writes it into the local files (the cache every start
 //! and every build reads), asks the main loop to rebuild at once (the same `build()` as
 //! start-up; inotify would also see the files, later), and watches the cluster prefix from the
-//! snapshot's revision + 1. A burst of writes is coalesced: each load reads the newest state,
-//! so events at or below the revision already applied are skipped. After a compaction, a lost
+//! snapshot's revision + 1. A burst of writes is coalesced: a watch response that only puts the
+//! configuration key is applied from the newest value it carries (no read on the way from a
+//! commit to the next handshake); one that touches the certificate keys reads the whole
+//! snapshot, which is the newest state, so events at or below the revision already applied
+//! are skipped. After a compaction, a lost
 //! watch or lease, or `xCommand Cluster ForceConfigUpdate`, it re-lists and resyncs, and the
 //! event log names the cause. When etcd is unreachable the agent keeps serving its last good
 //! generation, marks itself stale and retries with backoff.
@@ -82,6 +85,24 @@ pub fn start(shared: Arc<Shared>, boot: Bootstrap, reload: mpsc::Sender<ReloadRe
     Handle {
         stop,
         task: tokio::spawn(t.run()),
+    }
+}
+
+/// What one watch response changed of what this node runs.
+enum Change {
+    None,
+    /// Only the config key was put: its newest value is in the event.
+    Config(etcd_client::KeyValue),
+    /// A certificate key, or a deleted config key: read the whole snapshot.
+    Other,
+}
+
+impl Change {
+    fn config(self, kv: &etcd_client::KeyValue) -> Change {
+        match self {
+            Change::Other => Change::Other,
+            _ => Change::Config(kv.clone()),
+        }
     }
 }
 
@@ -465,7 +486,7 @@ impl Task {
                         }
                         return Cause::Canceled(r.cancel_reason().to_string());
                     }
-                    let (mut dirty, mut peers_changed) = (false, false);
+                    let (mut change, mut peers_changed) = (Change::None, false);
                     for ev in r.events() {
                         let Some(kv) = ev.kv() else { continue };
                         let Ok(key) = kv.key_str() else { continue };
@@ -475,14 +496,28 @@ impl Task {
                                 EventType::Delete => self.peers.delete(name),
                             }
                             peers_changed = true;
-                        } else if (key == config_key || key.starts_with(&certs_prefix))
-                            && kv.mod_revision() > self.view.revision
-                        {
-                            dirty = true;
+                        } else if kv.mod_revision() > self.view.revision {
+                            if key == config_key && ev.event_type() == EventType::Put {
+                                change = change.config(kv);
+                            } else if key == config_key || key.starts_with(&certs_prefix) {
+                                change = Change::Other;
+                            }
                         }
                     }
+                    let dirty = !matches!(change, Change::None);
                     if dirty {
-                        if let Err(e) = self.load_and_apply().await {
+                        let applied = match change {
+                            Change::Config(kv) => match ClusterSnapshot::of_config_event(
+                                &config_key,
+                                kv.value(),
+                                kv.mod_revision(),
+                            ) {
+                                Ok(snap) => self.apply(snap).await,
+                                Err(e) => Err(e.to_string()),
+                            },
+                            _ => self.load_and_apply().await,
+                        };
+                        if let Err(e) = applied {
                             return Cause::Lost(e);
                         }
                         if let Err(e) = self.publish().await {
