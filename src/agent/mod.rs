@@ -421,6 +421,23 @@ fn start_cluster(
     }
 }
 
+/// Reloads and, when a new generation came into force, applies its listeners. True when the
+/// zone checks are due: the outbound peers changed, or the reload was forced.
+async fn reload_apply(
+    shared: &Arc<Shared>,
+    listeners: &mut Listeners,
+    forced: bool,
+    opts: &Options,
+) -> bool {
+    let before = shared.current.load().outbound;
+    if !reload(shared, forced, opts).await {
+        return false;
+    }
+    let spec = shared.current.load().listen.clone();
+    listeners.apply(shared, &spec, opts.verbose).await;
+    forced || shared.current.load().outbound != before
+}
+
 async fn main_loop(shared: Arc<Shared>, opts: Options) {
     // Signal handlers before READY=1: systemd may send ExecReload's SIGHUP right after READY, and
     // SIGHUP's default action would kill the agent.
@@ -484,35 +501,23 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
                 // Debounce: a save is often several events (temp write, rename, folder fsync).
                 tokio::time::sleep(Duration::from_millis(3)).await;
                 while rx.try_recv().is_ok() {}
-                let before = shared.current.load().outbound;
-                if reload(&shared, false, &opts).await {
-                    let spec = shared.current.load().listen.clone();
-                    listeners.apply(&shared, &spec, opts.verbose).await;
-                    if shared.current.load().outbound != before {
-                        spawn_zone_check(&shared);
-                        zones_at = tokio::time::Instant::now();
-                    }
+                if reload_apply(&shared, &mut listeners, false, &opts).await {
+                    spawn_zone_check(&shared);
+                    zones_at = tokio::time::Instant::now();
                 }
             }
             Some(req) = cluster_rx.recv() => {
                 // The cluster task wrote a new snapshot into the files: rebuild now, without
                 // waiting for inotify, and tell it when the generation is in force.
-                let before = shared.current.load().outbound;
-                if reload(&shared, false, &opts).await {
-                    let spec = shared.current.load().listen.clone();
-                    listeners.apply(&shared, &spec, opts.verbose).await;
-                    if shared.current.load().outbound != before {
-                        spawn_zone_check(&shared);
-                        zones_at = tokio::time::Instant::now();
-                    }
+                if reload_apply(&shared, &mut listeners, false, &opts).await {
+                    spawn_zone_check(&shared);
+                    zones_at = tokio::time::Instant::now();
                 }
                 let _ = req.done.send(());
             }
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => {
                 shared.report.event("agent", "INFO", "SIGHUP: forced reload");
-                if reload(&shared, true, &opts).await {
-                    let spec = shared.current.load().listen.clone();
-                    listeners.apply(&shared, &spec, opts.verbose).await;
+                if reload_apply(&shared, &mut listeners, true, &opts).await {
                     spawn_zone_check(&shared);
                 }
             }
@@ -525,16 +530,9 @@ async fn main_loop(shared: Arc<Shared>, opts: Options) {
             }
             _ = poll.tick() => {
                 // Safety net for missed events (a watch lost to an overflow, a filesystem without inotify).
-                let before = shared.current.load().outbound;
-                if reload(&shared, false, &opts).await {
-                    let spec = shared.current.load().listen.clone();
-                    listeners.apply(&shared, &spec, opts.verbose).await;
-                    if shared.current.load().outbound != before {
-                        spawn_zone_check(&shared);
-                        zones_at = tokio::time::Instant::now();
-                    }
-                }
-                if zones_at.elapsed() >= interval {
+                if reload_apply(&shared, &mut listeners, false, &opts).await
+                    || zones_at.elapsed() >= interval
+                {
                     spawn_zone_check(&shared);
                     zones_at = tokio::time::Instant::now();
                 }
