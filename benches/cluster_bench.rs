@@ -3,8 +3,9 @@
 //!
 //! * `propagation`: from the start of `xsh -c "xConfiguration … Mode: X"` on node 1 (the process
 //!   start included) to the first handshake on node 3 that obeys X (a serverAuth-only client:
-//!   accepted under Off, refused under On), p50/p99 over N flips. Goal p99 ≤ 50 ms; the
-//!   product's own replication takes 1–2 minutes.
+//!   accepted under Off, refused under On), p50/p99 over N flips. The client on node 3
+//!   handshakes in a loop from the start of the change, as a running SIP client would. Goal
+//!   p99 ≤ 50 ms; the product's own replication takes 1–2 minutes.
 //! * `rss`: each agent's resident memory, idle, with its etcd client, watch and lease running.
 //!   Goal ≤ 20 MiB.
 //! * `reload`: the same flip with 1,000 zones in the cluster's configuration: wall time to the
@@ -22,16 +23,12 @@
 #[allow(unused_imports)]
 mod agent_support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_support::common::etcd::EtcdCluster;
 use agent_support::{Node, Pki, XSH};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use xsh::certs::pki::LeafEku;
 
 const USAGE: &str = "usage: cargo bench --bench cluster_bench -- all|propagation|rss|reload [--flips N] [--reloads N]";
@@ -75,44 +72,12 @@ struct Bench {
 }
 
 fn client(pki: &Pki) -> Arc<rustls::ClientConfig> {
-    let l = pki.issue(true, "bench-client", LeafEku::ServerAuth);
-    let chain: Vec<CertificateDer<'static>> =
-        xsh::certs::info::parse_pem_certs(l.leaf.chain_pem.as_bytes()).unwrap();
-    let key = PrivateKeyDer::from_pem_slice(l.leaf.key_pem.as_bytes()).unwrap();
-    Arc::new(
-        xsh::certs::verify::client::client_config(
-            Arc::new(xsh::certs::verify::client::AcceptAnyServer),
-            Some((&chain, &key)),
-            &[],
-        )
-        .unwrap(),
-    )
+    agent_support::sip::client_any_server(&pki.issue(true, "bench-client", LeafEku::ServerAuth))
 }
 
 /// One handshake + OPTIONS: true when node accepted the client.
 fn accepted(cfg: &Arc<rustls::ClientConfig>, port: u16) -> bool {
-    let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    // Without it Nagle holds the OPTIONS behind the client's Finished until the server's
-    // delayed ACK (40 ms on Linux): the bench would time its own socket.
-    tcp.set_nodelay(true).ok();
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    let Ok(conn) = rustls::ClientConnection::new(cfg.clone(), name) else {
-        return false;
-    };
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    if tls
-        .write_all(
-            b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-        )
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = [0u8; 512];
-    matches!(tls.read(&mut buf), Ok(n) if n >= 11 && buf.starts_with(b"SIP/2.0 200"))
+    agent_support::sip::options_handshake(cfg, port).is_ok()
 }
 
 fn rss_kib(pid: i32) -> u64 {
@@ -192,31 +157,42 @@ impl Bench {
             mode_off = !mode_off;
             let m = if mode_off { "Off" } else { "On" };
             let t0 = Instant::now();
-            let st = Command::new(XSH)
+            let mut xsh = Command::new(XSH)
                 .arg("--root")
                 .arg(n1.root())
                 .args(["--no-banner", "-c", &format!("{MODE}: {m}")])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .status()
+                .spawn()
                 .expect("xsh");
-            let t_commit = t0.elapsed();
-            assert!(st.success(), "xsh flip failed");
+            // The SIP client on node 3 keeps handshaking from the start of the change, as a
+            // running client would: the first obeying handshake ends the measurement, whether
+            // or not node 1's xsh has exited yet.
+            let mut t_commit = None;
             let limit = t0 + Duration::from_secs(30);
             while accepted(&self.client, n3.sip_port) != mode_off {
+                if t_commit.is_none() && xsh.try_wait().ok().flatten().is_some() {
+                    t_commit = Some(t0.elapsed());
+                }
                 if Instant::now() > limit {
                     lost += 1;
                     break;
                 }
+                // A breath between probes: on two cores a client that handshakes back to back
+                // would take the CPU the change itself needs.
+                std::thread::sleep(Duration::from_millis(1));
             }
             total.push(t0.elapsed().as_secs_f64() * 1000.0);
+            let st = xsh.wait().expect("xsh");
+            assert!(st.success(), "xsh flip failed");
+            let t_commit = t_commit.unwrap_or_else(|| t0.elapsed());
             commit.push(t_commit.as_secs_f64() * 1000.0);
         }
         let cpu = cpu_secs(pid) - cpu0;
         total.sort_by(|a, b| a.total_cmp(b));
         commit.sort_by(|a, b| a.total_cmp(b));
         println!(
-            "{what}: {flips} flips node 1 xsh start -> first obeying handshake on node 3: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal p99 <= 50 ms: {}); of which xsh run to commit p50 {:.1} ms, p99 {:.1} ms; ratio to the product's 60 s replication: 1/{:.0}; not obeyed within 30 s: {lost}",
+            "{what}: {flips} flips node 1 xsh start -> first obeying handshake on node 3: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal p99 <= 50 ms: {}); node 1 xsh process start to exit (its commit comes first) p50 {:.1} ms, p99 {:.1} ms; ratio to the product's 60 s replication: 1/{:.0}; not obeyed within 30 s: {lost}",
             pct(&total, 0.5),
             pct(&total, 0.99),
             pct(&total, 1.0),

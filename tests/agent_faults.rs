@@ -9,7 +9,6 @@
 
 mod agent_support;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +17,7 @@ use std::time::Duration;
 
 use agent_support::*;
 use nix::sys::signal::Signal;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use xsh::certs::pki::LeafEku;
 
 /// What the handshake loop saw.
@@ -63,7 +62,7 @@ impl HandshakeLoop {
         let (s2, st2) = (stats.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !st2.load(Ordering::Relaxed) {
-                let r = one_handshake(&cfg, port);
+                let r = sip::options_handshake(&cfg, port);
                 let mut s = s2.lock().unwrap();
                 match r {
                     Ok(serial) => {
@@ -161,45 +160,6 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// One full mutual-TLS handshake plus an `OPTIONS` round trip; returns the served serial.
-fn one_handshake(cfg: &Arc<rustls::ClientConfig>, port: u16) -> Result<String, String> {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(15))).ok();
-    tcp.set_write_timeout(Some(Duration::from_secs(15))).ok();
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(
-        b"OPTIONS sip:agent@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bKloop\r\nCall-ID: loop\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-    )
-    .map_err(|e| format!("write: {e}"))?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tls.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return Err(format!(
-                "closed before the answer: {:?}",
-                String::from_utf8_lossy(&buf)
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    if !buf.starts_with(b"SIP/2.0 200") {
-        return Err(format!("answer: {:?}", String::from_utf8_lossy(&buf)));
-    }
-    let serial = tls
-        .conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| xsh::certs::decode(c, rustls::pki_types::UnixTime::now()).ok())
-        .map(|i| i.serial)
-        .unwrap_or_default();
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
-    Ok(serial)
 }
 
 /// Waits until `xStatus Agent LastReload Error` names `file` and the event log has an ERROR line

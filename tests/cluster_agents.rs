@@ -11,70 +11,13 @@
 
 mod agent_support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_support::common::etcd::EtcdCluster;
 use agent_support::*;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use xsh::certs::pki::LeafEku;
-
-/// A client presenting one certificate; the server is not checked (each node presents its own
-/// self-signed certificate, which is what is being looked at).
-fn client(l: &LeafFiles) -> Arc<rustls::ClientConfig> {
-    let chain: Vec<CertificateDer<'static>> =
-        xsh::certs::info::parse_pem_certs(l.leaf.chain_pem.as_bytes()).unwrap();
-    let key = PrivateKeyDer::from_pem_slice(l.leaf.key_pem.as_bytes()).unwrap();
-    Arc::new(
-        xsh::certs::verify::client::client_config(
-            Arc::new(xsh::certs::verify::client::AcceptAnyServer),
-            Some((&chain, &key)),
-            &[],
-        )
-        .unwrap(),
-    )
-}
-
-/// One handshake plus an `OPTIONS` round trip: the server's serial when the node accepted the
-/// client, else why not (a TLS 1.3 refusal arrives with the first read).
-fn handshake(cfg: &Arc<rustls::ClientConfig>, port: u16) -> Result<String, String> {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(15))).ok();
-    tcp.set_write_timeout(Some(Duration::from_secs(15))).ok();
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(
-        b"OPTIONS sip:agent@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bKc\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-    )
-    .map_err(|e| format!("write: {e}"))?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tls.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return Err("closed before the answer".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    if !buf.starts_with(b"SIP/2.0 200") {
-        return Err(format!("answer: {:?}", String::from_utf8_lossy(&buf)));
-    }
-    let serial = tls
-        .conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| xsh::certs::decode(c, rustls::pki_types::UnixTime::now()).ok())
-        .map(|i| i.serial)
-        .unwrap_or_default();
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
-    Ok(serial)
-}
 
 /// Waits until `node` accepts (`true`) or refuses the client; returns the served serial.
 fn wait_handshake(
@@ -84,7 +27,7 @@ fn wait_handshake(
     what: &str,
 ) -> String {
     wait_for(&format!("{}: {what}", node.name), || {
-        match (handshake(cfg, node.sip_port), accept) {
+        match (sip::options_handshake(cfg, node.sip_port), accept) {
             (Ok(s), true) => Ok(s),
             (Err(e), false) => Ok(e),
             (r, _) => Err(format!("{r:?}")),
@@ -162,19 +105,20 @@ fn three_agents_obey_one_configuration_each_with_its_own_certificates() {
     };
     let [n1, n2, n3] = [&c.nodes[0], &c.nodes[1], &c.nodes[2]];
     // A serverAuth-only client certificate from the trusted CA1: refused while the mode is On.
-    let sa = client(&pki.issue(true, "sip-client", LeafEku::ServerAuth));
+    let sa = sip::client_any_server(&pki.issue(true, "sip-client", LeafEku::ServerAuth));
     wait_handshake(n3, &sa, false, "Mode On refuses a serverAuth-only client");
 
     // The mode flip through node 1's xsh is obeyed by node 3's listener.
     n1.ok(&[&format!("{MODE}: Off")]);
     wait_handshake(n3, &sa, true, "node 3 obeys node 1's Mode Off");
-    assert_eq!(n3.status_leaf("SIP TLS Listener Mode"), "Off");
+    // The status file follows the swap within one flush (100 ms), after the listener obeys.
+    n3.wait_leaf("SIP TLS Listener Mode", |m| m == "Off");
     n1.ok(&[&format!("{MODE}: On")]);
     wait_handshake(n3, &sa, false, "node 3 obeys node 1's Mode On");
 
     // A CA added on node 2: node 1 accepts a client of that CA.
     n1.ok(&[&format!("{MODE}: Off")]);
-    let partner = client(&pki.issue(false, "partner", LeafEku::ServerAuth));
+    let partner = sip::client_any_server(&pki.issue(false, "partner", LeafEku::ServerAuth));
     wait_handshake(n1, &sa, true, "node 1 applied Mode Off");
     wait_handshake(n1, &partner, false, "CA2 is not trusted yet");
     n2.ca_add(&pki.ca2_root());
@@ -239,8 +183,16 @@ fn three_agents_obey_one_configuration_each_with_its_own_certificates() {
             Err(s)
         }
     });
-    assert_eq!(c.peer_status(0, "n2"), "Active");
-    let served = handshake(&sa, n3.sip_port).expect("node 3 still serves Mode Off");
+    // Node 2 publishes its applied generation after it swapped: node 1 may see it a moment later.
+    wait_for("node 1 sees node 2 active", || {
+        let s = c.peer_status(0, "n2");
+        if s == "Active" {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    });
+    let served = sip::options_handshake(&sa, n3.sip_port).expect("node 3 still serves Mode Off");
     assert_eq!(
         served,
         serials_of(n3),
@@ -268,7 +220,7 @@ impl HandshakeLoop {
         let (c2, s2) = (counts.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !s2.load(Ordering::Relaxed) {
-                let r = handshake(&cfg, port);
+                let r = sip::options_handshake(&cfg, port);
                 let mut c = c2.lock().unwrap();
                 match r {
                     Ok(_) => c.0 += 1,
@@ -327,7 +279,7 @@ fn etcd_outage_keeps_serving_stale_and_compaction_resyncs_a_stopped_agent() {
     let Some(mut c) = Cluster::start("/xsh/agents2", |n1| n1.ca_add(&ca1)) else {
         return;
     };
-    let mutual = client(&pki.issue(true, "sip-mutual", LeafEku::Both));
+    let mutual = sip::client_any_server(&pki.issue(true, "sip-mutual", LeafEku::Both));
     // Nodes 1 and 3 keep a client handshaking throughout; node 2's agent is restarted below.
     let loops: Vec<HandshakeLoop> = [&c.nodes[0], &c.nodes[2]]
         .iter()
@@ -385,7 +337,7 @@ fn etcd_outage_keeps_serving_stale_and_compaction_resyncs_a_stopped_agent() {
 
     // A stopped agent whose revision is compacted away resyncs when it starts.
     c.nodes[2].agent.take();
-    let sa = client(&pki.issue(true, "sip-client", LeafEku::ServerAuth));
+    let sa = sip::client_any_server(&pki.issue(true, "sip-client", LeafEku::ServerAuth));
     for m in ["Off", "On", "Off"] {
         c.nodes[0].ok(&[&format!("{MODE}: {m}")]);
     }

@@ -9,6 +9,7 @@
 
 #[path = "../common/mod.rs"]
 pub mod common;
+pub mod sip;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
