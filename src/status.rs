@@ -233,6 +233,7 @@ fn cluster_values(root: &Path, agent_alive: bool) -> Vec<(String, String)> {
     v.push(("Cluster Name".into(), name.to_string()));
     v.push(("Cluster Prefix".into(), boot.prefix.clone()));
     v.push(("Cluster LocalPeer".into(), boot.peer.clone()));
+    v.push(("Cluster Transport".into(), boot.transport().into()));
     let (state, reason) = if !agent_alive {
         (
             "Stale".to_string(),

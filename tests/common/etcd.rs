@@ -5,6 +5,10 @@
 //!
 //! `EtcdCluster::start(3)` returns `None` (after [`super::cannot_run`]: a skip outside CI, a
 //! failure under `CI=true`) when `etcd`/`etcdctl` are missing.
+//!
+//! `EtcdCluster::start_tls(n, client_cert_auth)` serves the client URLs over TLS (`https://`,
+//! `--cert-file --key-file`, and `--trusted-ca-file --client-cert-auth` when asked) with
+//! certificates from a CA made for the cluster ([`EtcdPki`]); peer URLs stay `http://`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -27,6 +31,45 @@ pub struct EtcdCluster {
     dir: tempfile::TempDir,
     token: String,
     members: Vec<Member>,
+    tls: Option<EtcdPki>,
+}
+
+/// The PEM files of a TLS cluster: one CA issues the members' server certificate (serverAuth and
+/// clientAuth: etcd's gateway dials its own member with it) and a client certificate for
+/// `etcdctl` and the tests' peers.
+pub struct EtcdPki {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub client_cert_auth: bool,
+}
+
+impl EtcdPki {
+    fn new(dir: &Path, client_cert_auth: bool) -> EtcdPki {
+        use xsh::certs::pki::{LeafEku, LeafSpec, TestCa};
+        let ca = TestCa::new_root("xsh test etcd CA").expect("etcd CA");
+        let server = ca
+            .issue(&LeafSpec::new("etcd member", LeafEku::Both))
+            .expect("etcd server certificate");
+        let client = ca
+            .issue(&LeafSpec::new("xsh etcd client", LeafEku::ClientAuth))
+            .expect("etcd client certificate");
+        let put = |name: &str, text: &str| {
+            let p = dir.join(name);
+            fs::write(&p, text).expect("write a PEM file");
+            p
+        };
+        EtcdPki {
+            ca: put("etcd-ca.pem", ca.root_pem()),
+            server_cert: put("etcd-server.pem", &server.chain_pem),
+            server_key: put("etcd-server.key", &server.key_pem),
+            client_cert: put("etcd-client.pem", &client.chain_pem),
+            client_key: put("etcd-client.key", &client.key_pem),
+            client_cert_auth,
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -45,10 +88,21 @@ pub fn require_etcd() -> bool {
 impl EtcdCluster {
     /// Starts `n` members and waits until every one is healthy. `None` when etcd is missing.
     pub fn start(n: usize) -> Option<EtcdCluster> {
+        Self::start_with(n, None)
+    }
+
+    /// Starts `n` members serving their client URLs over TLS; with `client_cert_auth` they
+    /// also require a client certificate from the cluster's CA. `None` when etcd is missing.
+    pub fn start_tls(n: usize, client_cert_auth: bool) -> Option<EtcdCluster> {
+        Self::start_with(n, Some(client_cert_auth))
+    }
+
+    fn start_with(n: usize, tls: Option<bool>) -> Option<EtcdCluster> {
         if !require_etcd() {
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
+        let tls = tls.map(|auth| EtcdPki::new(dir.path(), auth));
         let mut used = std::collections::HashSet::new();
         let mut port = || loop {
             let p = free_port();
@@ -80,6 +134,7 @@ impl EtcdCluster {
             dir,
             token,
             members,
+            tls,
         };
         for m in &c.members {
             fs::create_dir(&m.data).expect("data dir");
@@ -100,13 +155,24 @@ impl EtcdCluster {
     fn spawn(&mut self, i: usize) {
         let cluster = self.initial_cluster();
         let token = self.token.clone();
+        let scheme = self.scheme();
+        let mut tls_args: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(t) = &self.tls {
+            tls_args.extend(["--cert-file".into(), t.server_cert.clone().into()]);
+            tls_args.extend(["--key-file".into(), t.server_key.clone().into()]);
+            if t.client_cert_auth {
+                tls_args.extend(["--trusted-ca-file".into(), t.ca.clone().into()]);
+                tls_args.push("--client-cert-auth".into());
+            }
+        }
         let m = &mut self.members[i];
         if m.child.is_some() {
             return;
         }
         let peer = format!("http://127.0.0.1:{}", m.peer);
-        let client = format!("http://127.0.0.1:{}", m.client);
+        let client = format!("{scheme}://127.0.0.1:{}", m.client);
         let child = Command::new("etcd")
+            .args(&tls_args)
             .arg("--name")
             .arg(&m.name)
             .arg("--data-dir")
@@ -141,11 +207,25 @@ impl EtcdCluster {
         m.child = Some(child);
     }
 
-    /// The client URLs of every member (`http://127.0.0.1:PORT`), running or not.
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The PEM files of a TLS cluster (`None` for a plain one).
+    pub fn pki(&self) -> Option<&EtcdPki> {
+        self.tls.as_ref()
+    }
+
+    /// The client URLs of every member (`http://127.0.0.1:PORT`, `https://` under TLS),
+    /// running or not.
     pub fn endpoints(&self) -> Vec<String> {
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .map(|m| format!("{}://127.0.0.1:{}", self.scheme(), m.client))
             .collect()
     }
 
@@ -164,9 +244,16 @@ impl EtcdCluster {
     fn etcdctl(&self, members: &[usize], args: &[&str]) -> (bool, String, String) {
         let eps: Vec<String> = members
             .iter()
-            .map(|&i| format!("127.0.0.1:{}", self.members[i].client))
+            .map(|&i| format!("{}://127.0.0.1:{}", self.scheme(), self.members[i].client))
             .collect();
+        let mut tls: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(t) = &self.tls {
+            tls.extend(["--cacert".into(), t.ca.clone().into()]);
+            tls.extend(["--cert".into(), t.client_cert.clone().into()]);
+            tls.extend(["--key".into(), t.client_key.clone().into()]);
+        }
         let out = Command::new("etcdctl")
+            .args(&tls)
             .arg(format!("--endpoints={}", eps.join(",")))
             .args(["--dial-timeout=1s", "--command-timeout=3s"])
             .args(args)

@@ -74,6 +74,8 @@ pub fn join(root: &Path, boot: &Bootstrap, who: &Who) -> Result<Joined, ClusterE
             ),
         });
     }
+    // Before anything else: the etcd client hides a refused handshake behind a timeout.
+    super::tls::probe(boot)?;
     let store = Store::open(root).map_err(io(root, "open the store of"))?;
     let _local = store.lock().map_err(io(root, "lock the store of"))?;
     let peer = Peer::new(root, boot.clone())?;

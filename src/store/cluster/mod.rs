@@ -4,7 +4,8 @@
 //! holds, so the agent and every front end keep reading files.
 //!
 //! A peer is in a cluster when `ROOT/config/cluster.json` exists ([`Bootstrap`]: endpoints,
-//! prefix, this peer's name; 0600). The cluster settings never live in the cluster.
+//! prefix, this peer's name and, for `https://` endpoints, the TLS material to reach etcd
+//! ([`tls`]); 0600). The cluster settings never live in the cluster.
 //!
 //! Key layout under `{prefix}` (no trailing slash):
 //! * `{prefix}/config`: the shared xconf text (every leaf not marked `local` in the schema)
@@ -32,6 +33,7 @@ mod commit;
 pub mod join;
 pub mod local;
 pub mod shared;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,6 +61,10 @@ pub struct Bootstrap {
     pub prefix: String,
     /// This peer's name, unique in the cluster.
     pub peer: String,
+    /// TLS to etcd (`https://` endpoints): the PEM text itself, so the bootstrap depends on no
+    /// file outside it. Absent for `http://` endpoints (and in bootstraps written before TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<tls::EtcdTls>,
 }
 
 impl Bootstrap {
@@ -89,8 +95,10 @@ impl Bootstrap {
         Ok(Some(b))
     }
 
-    /// What a valid bootstrap holds: endpoints as `http(s)://host:port`, a prefix starting with
-    /// `/` and no trailing `/`, a peer name of letters, digits, `-`, `_`, `.`.
+    /// What a valid bootstrap holds: endpoints as `http(s)://host:port` (all of one scheme;
+    /// `https://` with a CA certificate, `http://` without TLS material), a prefix starting with
+    /// `/` and no trailing `/`, a peer name of letters, digits, `-`, `_`, `.`, and TLS material
+    /// that parses (a client key that matches its certificate).
     pub fn check(&self) -> Result<(), String> {
         if self.endpoints.is_empty() {
             return Err("no etcd endpoints (expected http://host:port, comma-separated)".into());
@@ -109,6 +117,7 @@ impl Bootstrap {
                 ));
             }
         }
+        self.check_transport()?;
         if !self.prefix.starts_with('/') || self.prefix.ends_with('/') || self.prefix.len() < 2 {
             return Err(format!(
                 "prefix '{}' must start with '/' and not end with '/' (e.g. /xsh/c1)",
@@ -128,6 +137,39 @@ impl Bootstrap {
             ));
         }
         Ok(())
+    }
+
+    /// One scheme for every endpoint, and TLS material exactly when it is `https://`.
+    fn check_transport(&self) -> Result<(), String> {
+        let https = self.endpoints.iter().filter(|e| e.starts_with("https://"));
+        let secure = https.count();
+        if secure > 0 && secure < self.endpoints.len() {
+            return Err(
+                "endpoints mix http:// and https://; give every etcd member the same scheme".into(),
+            );
+        }
+        match (&self.tls, secure > 0) {
+            (None, true) => Err(format!(
+                "endpoint '{}' is https:// and no CA certificate was given to verify etcd's server certificate",
+                self.endpoints[0]
+            )),
+            (Some(_), false) => Err(format!(
+                "a CA certificate was given but endpoint '{}' is http:// (TLS to etcd needs https:// endpoints)",
+                self.endpoints[0]
+            )),
+            (Some(t), true) => t.check(),
+            (None, false) => Ok(()),
+        }
+    }
+
+    /// How this peer reaches etcd, for `xStatus Cluster Transport`: `Plain`, `TLS`, or
+    /// `MutualTLS` (TLS with a client certificate).
+    pub fn transport(&self) -> &'static str {
+        match &self.tls {
+            None => "Plain",
+            Some(t) if t.client_certificate.is_some() => "MutualTLS",
+            Some(_) => "TLS",
+        }
     }
 
     /// Writes the bootstrap file (0600).
@@ -169,6 +211,12 @@ pub enum ClusterError {
     Unconfirmed(String),
     /// etcd refused the request (too large, invalid).
     Refused(String),
+    /// A TLS connection to an etcd member failed: which member, which side refused, why.
+    Tls {
+        endpoint: String,
+        failure: tls::TlsFailure,
+        why: String,
+    },
     /// What the cluster holds is not what this build stores there.
     Corrupt { key: String, why: String },
     /// A local cache file could not be read or written.
@@ -194,6 +242,23 @@ impl std::fmt::Display for ClusterError {
                 "the cluster (etcd) did not confirm the write, so it is not acknowledged: {why}"
             ),
             ClusterError::Refused(why) => write!(f, "the cluster (etcd) refused the write: {why}"),
+            ClusterError::Tls {
+                endpoint,
+                failure,
+                why,
+            } => match failure {
+                tls::TlsFailure::ServerNotTrusted => write!(
+                    f,
+                    "cannot verify the TLS certificate of etcd at {endpoint}: {why}"
+                ),
+                tls::TlsFailure::ClientRefused => write!(
+                    f,
+                    "etcd at {endpoint} refused this peer's TLS connection: {why}"
+                ),
+                tls::TlsFailure::Handshake => {
+                    write!(f, "no TLS connection to etcd at {endpoint}: {why}")
+                }
+            },
             ClusterError::Corrupt { key, why } => write!(f, "cluster key {key}: {why}"),
             ClusterError::Io { path, op, source } => {
                 write!(f, "cannot {op} {}: {source}", path.display())
@@ -285,11 +350,14 @@ impl ClusterClient {
     /// A client of the cluster `b` names. Lazy: no request is made, so this succeeds with every
     /// member down; the first request says whether the cluster answers.
     pub async fn connect(b: &Bootstrap) -> Result<ClusterClient, ClusterError> {
-        let opts = ConnectOptions::new()
+        let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_millis(500))
             // ≥ 5 s: the server's --grpc-keepalive-min-time, or every watch dies with GOAWAY.
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(3))
             .with_require_leader(true);
+        if let Some(t) = &b.tls {
+            opts = opts.with_tls(t.options());
+        }
         let client = Client::connect(&b.endpoints, Some(opts))
             .await
             .map_err(|e| ClusterError::Unreachable(describe(&e)))?;
@@ -443,6 +511,7 @@ mod tests {
             endpoints: endpoints.iter().map(|s| s.to_string()).collect(),
             prefix: prefix.into(),
             peer: peer.into(),
+            tls: None,
         }
     }
 
@@ -461,6 +530,33 @@ mod tests {
             (boot(&["http://h:1"], "x", "n"), "must start with '/'"),
             (boot(&["http://h:1"], "/x/", "n"), "must start with '/'"),
             (boot(&["http://h:1"], "/x", "a b"), "peer name"),
+            (
+                boot(&["http://h:1", "https://h:2"], "/x", "n"),
+                "mix http:// and https://",
+            ),
+            (boot(&["https://h:1"], "/x", "n"), "no CA certificate"),
+            (
+                Bootstrap {
+                    tls: Some(tls::EtcdTls {
+                        ca_certificate: "x".into(),
+                        client_certificate: None,
+                        client_key: None,
+                    }),
+                    ..boot(&["http://h:1"], "/x", "n")
+                },
+                "is http://",
+            ),
+            (
+                Bootstrap {
+                    tls: Some(tls::EtcdTls {
+                        ca_certificate: "x".into(),
+                        client_certificate: None,
+                        client_key: None,
+                    }),
+                    ..boot(&["https://h:1"], "/x", "n")
+                },
+                "the CA certificate holds no PEM certificate",
+            ),
         ] {
             let e = b.check().unwrap_err();
             assert!(e.contains(want), "{e}");
