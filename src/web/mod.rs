@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod hot;
 pub mod pages;
 pub mod security;
 pub mod server;
@@ -28,6 +29,8 @@ pub struct WebState {
     pub engine: Engine,
     pub accounts: Accounts,
     pub sessions: auth::Sessions,
+    /// getxml documents kept while their inputs stand still.
+    pub docs: hot::DocCache,
     pub root: PathBuf,
 }
 
@@ -36,6 +39,7 @@ impl WebState {
     pub fn new(engine: Engine, accounts: Accounts) -> WebState {
         WebState {
             root: engine.root().to_path_buf(),
+            docs: hot::DocCache::new(engine.store().config_path()),
             engine,
             accounts,
             sessions: auth::Sessions::default(),
