@@ -234,6 +234,13 @@ impl std::fmt::Display for LoginError {
 
 impl std::error::Error for LoginError {}
 
+/// What [`Accounts::verify`] knows before hashing.
+enum Quick {
+    Decided(Result<Account, LoginError>),
+    /// The accounts as read, and the time (ms since the epoch) of the lockout checks.
+    NeedsHash(Arc<Vec<file::Stored>>, u64),
+}
+
 /// State shared by the clones of one [`Accounts`].
 #[derive(Debug, Default)]
 struct Shared {
@@ -372,19 +379,67 @@ impl Accounts {
         from: &str,
         lockout: &Lockout,
     ) -> Result<Account, LoginError> {
+        match self.decide_without_hashing(name, password, from) {
+            Quick::Decided(r) => r,
+            Quick::NeedsHash(list, now) => {
+                self.verify_hashing(name, password, from, lockout, &list, now)
+            }
+        }
+    }
+
+    /// [`Accounts::verify`] when it answers without hashing: a locked name or address, an
+    /// unreadable file, or a login remembered a moment ago (`recent`). `None`: the answer
+    /// needs argon2id; call [`Accounts::verify`] on a blocking thread. Costs a `stat` of the
+    /// file and two short locks, so an async front end may call it inline.
+    pub fn verify_remembered(
+        &self,
+        name: &str,
+        password: &str,
+        from: &str,
+    ) -> Option<Result<Account, LoginError>> {
+        match self.decide_without_hashing(name, password, from) {
+            Quick::Decided(r) => Some(r),
+            Quick::NeedsHash(..) => None,
+        }
+    }
+
+    /// The part of [`Accounts::verify`] before any hashing.
+    fn decide_without_hashing(&self, name: &str, password: &str, from: &str) -> Quick {
         let now = now_ms();
         if let Some(left) = self.throttle().locked(name, from, now) {
-            return Err(locked(left));
+            return Quick::Decided(Err(locked(left)));
         }
-        let list = self.current().map_err(LoginError::Unavailable)?;
+        let list = match self.current() {
+            Ok(l) => l,
+            Err(e) => return Quick::Decided(Err(LoginError::Unavailable(e))),
+        };
         let found = list.iter().find(|a| same_name(&a.name, name));
         if let Some(a) = found.filter(|a| a.locked_until > now) {
             self.throttle().lock_until(&a.name, a.locked_until);
-            return Err(locked(a.locked_until - now));
+            return Quick::Decided(Err(locked(a.locked_until - now)));
         }
         let t = std::time::Instant::now();
-        let remembered = found.is_some_and(|a| self.recent().holds(name, password, &a.hash, t));
-        let good = remembered || {
+        match found {
+            Some(a) if self.recent().holds(name, password, &a.hash, t) => {
+                Quick::Decided(self.succeeded(name, password, a, None))
+            }
+            _ => Quick::NeedsHash(list, now),
+        }
+    }
+
+    /// The part of [`Accounts::verify`] that hashes (`list` as read at `now`).
+    fn verify_hashing(
+        &self,
+        name: &str,
+        password: &str,
+        from: &str,
+        lockout: &Lockout,
+        list: &[file::Stored],
+        now: u64,
+    ) -> Result<Account, LoginError> {
+        let found = list.iter().find(|a| same_name(&a.name, name));
+        let t = std::time::Instant::now();
+        let good = {
             let _turn = self.hashing_turn();
             match found {
                 Some(a) => password::matches(password, &a.hash),
@@ -403,11 +458,23 @@ impl Accounts {
             }
             return Err(LoginError::Wrong);
         };
+        self.succeeded(name, password, a, Some(t))
+    }
+
+    /// A good password for `a`: refused when the account is disabled, else the failure count
+    /// is cleared and (`verified_at`: it was just hashed) the login remembered.
+    fn succeeded(
+        &self,
+        name: &str,
+        password: &str,
+        a: &file::Stored,
+        verified_at: Option<std::time::Instant>,
+    ) -> Result<Account, LoginError> {
         if a.access == Access::Disabled {
             return Err(LoginError::Disabled);
         }
         self.throttle().succeed(name);
-        if !remembered {
+        if let Some(t) = verified_at {
             self.recent().put(name, password, &a.hash, t);
         }
         Ok(public(a))

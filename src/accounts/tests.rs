@@ -246,3 +246,101 @@ fn a_remembered_login_ends_with_its_password_or_account() {
         Err(LoginError::Disabled)
     ));
 }
+
+#[test]
+fn verify_remembered_answers_only_what_needs_no_hash() {
+    let d = root();
+    let a = Accounts::open(d.path()).unwrap();
+    a.add("ivy", "ivy-password-1", Access::ReadOnly).unwrap();
+    // Never verified: the answer needs argon2id.
+    assert!(a.verify_remembered("ivy", "ivy-password-1", "h").is_none());
+    a.verify("ivy", "ivy-password-1", "h", &quick()).unwrap();
+    let ok = a
+        .verify_remembered("IVY", "ivy-password-1", "h")
+        .unwrap()
+        .unwrap();
+    assert_eq!((ok.name.as_str(), ok.access), ("ivy", Access::ReadOnly));
+    // Another password is never answered from memory.
+    assert!(a.verify_remembered("ivy", "ivy-password-2", "h").is_none());
+    // A changed access level is read from the file (the remembered login still holds).
+    a.modify(
+        "ivy",
+        &Modify {
+            access: Some(Access::ReadWrite),
+            ..Modify::default()
+        },
+    )
+    .unwrap();
+    let ok = a
+        .verify_remembered("ivy", "ivy-password-1", "h")
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.access, Access::ReadWrite);
+    a.modify(
+        "ivy",
+        &Modify {
+            access: Some(Access::Disabled),
+            ..Modify::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        a.verify_remembered("ivy", "ivy-password-1", "h"),
+        Some(Err(LoginError::Disabled))
+    ));
+    // A new password (from another handle: another process) drops the remembered one.
+    let other = Accounts::open(d.path()).unwrap();
+    other
+        .modify(
+            "ivy",
+            &Modify {
+                access: Some(Access::ReadOnly),
+                password: Some("ivy-password-2".into()),
+                ..Modify::default()
+            },
+        )
+        .unwrap();
+    assert!(a.verify_remembered("ivy", "ivy-password-1", "h").is_none());
+    assert!(matches!(
+        a.verify("ivy", "ivy-password-1", "h", &quick()),
+        Err(LoginError::Wrong)
+    ));
+    a.verify("ivy", "ivy-password-2", "h", &quick()).unwrap();
+    assert!(a.verify_remembered("ivy", "ivy-password-2", "h").is_some());
+    // A removed account is never answered from memory.
+    other.delete("ivy").unwrap();
+    assert!(a.verify_remembered("ivy", "ivy-password-2", "h").is_none());
+    assert!(matches!(
+        a.verify("ivy", "ivy-password-2", "h", &quick()),
+        Err(LoginError::Wrong)
+    ));
+}
+
+#[test]
+fn verify_remembered_keeps_lockouts() {
+    let d = root();
+    let a = Accounts::open(d.path()).unwrap();
+    a.add("jon", "jon-password-1", Access::ReadWrite).unwrap();
+    a.verify("jon", "jon-password-1", "10.9.9.9", &quick())
+        .unwrap();
+    assert!(matches!(
+        a.verify_remembered("jon", "jon-password-1", "10.9.9.9"),
+        Some(Ok(_))
+    ));
+    for _ in 0..3 {
+        assert!(a
+            .verify("jon", "wrong-password", "10.9.9.8", &quick())
+            .is_err());
+    }
+    // Locked by name: refused whatever the password, from any address, without hashing.
+    assert!(matches!(
+        a.verify_remembered("jon", "jon-password-1", "10.9.9.9"),
+        Some(Err(LoginError::LockedOut { .. }))
+    ));
+    // The lockout is in the file: another handle (a restarted agent) refuses too.
+    let fresh = Accounts::open(d.path()).unwrap();
+    assert!(matches!(
+        fresh.verify_remembered("jon", "jon-password-1", "10.9.9.9"),
+        Some(Err(LoginError::LockedOut { .. }))
+    ));
+}

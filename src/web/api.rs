@@ -6,7 +6,7 @@
 //! [`super::xmldoc`] and applies every leaf in one store transaction: any error and nothing is
 //! stored. The documents' shapes are in `docs/web-api.md`.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -16,6 +16,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::auth::ApiUser;
+use super::hot::{self, DocCache};
 use super::xmldoc::{self, Doc};
 use super::WebState;
 use crate::engine::structured::{self, Step};
@@ -35,11 +36,11 @@ pub fn routes() -> Router<WebState> {
 
 pub const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
-fn xml_response(status: StatusCode, body: String) -> Response {
+fn xml_response(status: StatusCode, body: impl Into<Body>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        body,
+        body.into(),
     )
         .into_response()
 }
@@ -118,9 +119,20 @@ fn location_steps(location: &str) -> Result<(bool, Vec<Step>), ShellError> {
     Ok((is_config, steps))
 }
 
+/// Which kept-document inputs the document of `location` is built from; `None`: it reads
+/// what [`super::hot`] does not stamp, and is built for every request.
+fn cache_kind(is_config: bool, steps: &[Step]) -> Option<hot::Kind> {
+    match steps.first() {
+        _ if is_config => Some(hot::Kind::Configuration),
+        Some(Step::Word(w)) if w.eq_ignore_ascii_case("SystemUnit") => Some(hot::Kind::SystemUnit),
+        _ => None,
+    }
+}
+
 /// The `xGetXML` document of `location`, or the error document (HTTP 200 either way, as the
-/// product answers a wrong XPath with a document, not a status).
-fn get_document(engine: &Engine, ctx: &Context, location: &str) -> Response {
+/// product answers a wrong XPath with a document, not a status). Kept in `cache` when its
+/// inputs allow (see [`super::hot`]).
+fn get_document(engine: &Engine, ctx: &Context, cache: &DocCache, location: &str) -> Response {
     let fault = |e: &ShellError| xml_response(StatusCode::OK, error_doc("Fault", e));
     let (is_config, steps) = match location_steps(location) {
         Ok(x) => x,
@@ -136,25 +148,46 @@ fn get_document(engine: &Engine, ctx: &Context, location: &str) -> Response {
     if let Err(e) = checked {
         return fault(&e);
     }
+    let mut failed = None;
+    let mut render = || match render_document(engine, ctx, location) {
+        Ok(text) => Some(Bytes::from(text)),
+        Err(e) => {
+            failed = Some(e);
+            None
+        }
+    };
+    let body = match cache_kind(is_config, &steps) {
+        Some(kind) => cache.build(location, kind, render),
+        None => render(),
+    };
+    match (body, failed) {
+        (Some(b), _) => xml_response(StatusCode::OK, b),
+        (None, Some(e)) => fault(&e),
+        (None, None) => fault(&ShellError::new(
+            Code::Unexpected,
+            0,
+            "the getxml document was not built",
+        )),
+    }
+}
+
+/// The engine's `GetXml` documents of `location`, rendered.
+fn render_document(engine: &Engine, ctx: &Context, location: &str) -> Result<String, ShellError> {
     let path = format!("/{}", location.trim_start_matches('/'));
     let req = Request {
         action: Action::GetXml(path),
         body: None,
     };
-    match engine.execute(ctx, req) {
-        Ok(Answer::Xml(docs)) => {
-            let text: String = docs
-                .iter()
-                .map(|(kind, items)| xml::document(*kind, items))
-                .collect();
-            xml_response(StatusCode::OK, text)
-        }
-        Ok(_) => fault(&ShellError::new(
+    match engine.execute(ctx, req)? {
+        Answer::Xml(docs) => Ok(docs
+            .iter()
+            .map(|(kind, items)| xml::document(*kind, items))
+            .collect()),
+        _ => Err(ShellError::new(
             Code::Unexpected,
             0,
             "the engine answered getxml with no document",
         )),
-        Err(e) => fault(&e),
     }
 }
 
@@ -179,15 +212,24 @@ async fn getxml(
             .area(Area::Line);
         return xml_response(StatusCode::BAD_REQUEST, error_doc("Fault", &e));
     };
-    blocking(move || get_document(&st.engine, &user.ctx, &location)).await
+    document(st, user, location).await
+}
+
+/// A kept document is answered on the request's task (a `stat` and a clock read); building
+/// one reads and renders, on a blocking thread.
+async fn document(st: WebState, user: ApiUser, location: String) -> Response {
+    if let Some(body) = st.docs.get(&location) {
+        return xml_response(StatusCode::OK, body);
+    }
+    blocking(move || get_document(&st.engine, &user.ctx, &st.docs, &location)).await
 }
 
 async fn status_xml(State(st): State<WebState>, user: ApiUser) -> Response {
-    blocking(move || get_document(&st.engine, &user.ctx, "/Status")).await
+    document(st, user, "/Status".into()).await
 }
 
 async fn configuration_xml(State(st): State<WebState>, user: ApiUser) -> Response {
-    blocking(move || get_document(&st.engine, &user.ctx, "/Configuration")).await
+    document(st, user, "/Configuration".into()).await
 }
 
 async fn putxml(
@@ -326,6 +368,129 @@ mod tests {
         assert!(!c);
         assert_eq!(s, vec![Step::Word("SystemUnit".into())]);
         assert!(location_steps("/Foo").is_err());
+    }
+
+    fn kept_or_built(engine: &Engine, ctx: &Context, cache: &DocCache, loc: &str) -> Bytes {
+        let (is_config, steps) = location_steps(loc).unwrap();
+        let kind = cache_kind(is_config, &steps).unwrap();
+        cache.get(loc).unwrap_or_else(|| {
+            cache
+                .build(loc, kind, || {
+                    render_document(engine, ctx, loc).ok().map(Bytes::from)
+                })
+                .unwrap()
+        })
+    }
+
+    #[test]
+    fn kept_documents_are_the_fresh_ones_and_follow_the_configuration() {
+        let d = tempfile::tempdir().unwrap();
+        let engine = Engine::open(d.path(), crate::handlers()).unwrap();
+        let who = crate::store::Who {
+            user: "t".into(),
+            from: "127.0.0.1".into(),
+            session: "1".into(),
+        };
+        let ctx = Context::new(
+            who,
+            crate::engine::Role::Admin,
+            crate::engine::FrontEnd::Api,
+        );
+        let cache = DocCache::new(engine.store().config_path());
+        let fresh = |loc: &str| Bytes::from(render_document(&engine, &ctx, loc).unwrap());
+        let cfg = "/Configuration/SystemUnit";
+        kept_or_built(&engine, &ctx, &cache, cfg);
+        assert_eq!(cache.get(cfg), Some(fresh(cfg)));
+        // SystemUnit's Uptime moves each second: a kept document is the fresh one whenever
+        // both were made within one second (a tick can interrupt one pair, not ten).
+        let st = "/Status/SystemUnit";
+        let mut same_second = 0;
+        for _ in 0..10 {
+            let before = cache.inputs(hot::Kind::SystemUnit);
+            let kept = kept_or_built(&engine, &ctx, &cache, st);
+            let now = fresh(st);
+            if cache.inputs(hot::Kind::SystemUnit) == before {
+                assert_eq!(kept, now);
+                same_second += 1;
+            }
+        }
+        assert!(same_second > 0);
+        let set = crate::parse::parse_line("xConfiguration SystemUnit Name: kept-doc-test")
+            .unwrap()
+            .action;
+        engine
+            .execute(
+                &ctx,
+                Request {
+                    action: set,
+                    body: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(cache.get(cfg), None, "the configuration changed");
+        assert_eq!(cache.get(st), None, "the configuration changed");
+        let doc = kept_or_built(&engine, &ctx, &cache, cfg);
+        assert!(String::from_utf8_lossy(&doc).contains("kept-doc-test"));
+        assert_eq!(doc, fresh(cfg));
+        let doc = kept_or_built(&engine, &ctx, &cache, st);
+        assert!(String::from_utf8_lossy(&doc).contains("kept-doc-test"));
+    }
+
+    #[test]
+    fn only_configuration_and_system_unit_are_kept() {
+        let kind = |l: &str| {
+            let (c, s) = location_steps(l).unwrap();
+            cache_kind(c, &s)
+        };
+        assert_eq!(kind("/Configuration"), Some(hot::Kind::Configuration));
+        assert_eq!(
+            kind("/Configuration/Zones/Zone[2]"),
+            Some(hot::Kind::Configuration)
+        );
+        assert_eq!(kind("/Status/SystemUnit"), Some(hot::Kind::SystemUnit));
+        assert_eq!(
+            kind("/Status/systemunit/Uptime"),
+            Some(hot::Kind::SystemUnit)
+        );
+        assert_eq!(kind("/Status"), None);
+        assert_eq!(kind("/Status/Agent"), None);
+        assert_eq!(kind("/Status/Security"), None);
+    }
+
+    /// The leaves the status collection gives under SystemUnit: what [`super::hot`] stamps for
+    /// a kept SystemUnit document (the configuration, the second, the host name). A new leaf
+    /// here must say what it reads before its documents may be kept.
+    #[test]
+    fn system_unit_reads_only_what_is_stamped() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = &crate::schema::schema().status;
+        let id = match tree.lookup(None, "SystemUnit") {
+            crate::schema::Lookup::Found(id) => id,
+            _ => panic!("no SystemUnit in the status schema"),
+        };
+        let cfg = crate::store::Config::default();
+        let got: Vec<String> = crate::status::collect_at(d.path(), &cfg, Some(id))
+            .keys()
+            .map(|k| {
+                tree.ancestry(k.leaf)
+                    .iter()
+                    .map(|&n| tree.nodes[n].name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let mut want = vec![
+            "SystemUnit Configuration Generation",
+            "SystemUnit Name",
+            "SystemUnit Product",
+            "SystemUnit Root",
+            "SystemUnit Software Version",
+            "SystemUnit Uptime",
+        ];
+        let mut got: Vec<&str> = got.iter().map(String::as_str).collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
     }
 
     #[test]

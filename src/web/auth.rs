@@ -10,7 +10,8 @@
 //! server never grants). Both also pass the cross-site `Origin` check of [`super::security`].
 //!
 //! Passwords are checked by [`crate::accounts`] (argon2id, throttling and lockout) on a blocking
-//! thread; this room never sees a hash and never logs a password.
+//! thread, unless the accounts answer without hashing (a login remembered a moment ago, a
+//! lockout); this room never sees a hash and never logs a password.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -193,19 +194,26 @@ pub async fn check_password(
     from: SocketAddr,
     front: FrontEnd,
 ) -> Result<(Account, Context), LoginError> {
-    let lockout = match st.engine.store().globals() {
-        Ok(cfg) => accounts::lockout_from(&cfg),
-        Err(_) => accounts::lockout_from(&crate::store::Config::default()),
-    };
-    let (acc, name2, pw) = (st.accounts.clone(), name.to_string(), pw.to_string());
     let ip = from.ip().to_string();
-    let account = tokio::task::spawn_blocking(move || acc.verify(&name2, &pw, &ip, &lockout))
-        .await
-        .map_err(|e| {
-            LoginError::Unavailable(accounts::AccountError::Hash(format!(
-                "the password check stopped: {e}"
-            )))
-        })??;
+    // A login remembered a moment ago (an API client sending Basic with every request) and a
+    // locked one are answered here, on the request's own task; only argon2id takes a thread.
+    let account = match st.accounts.verify_remembered(name, pw, &ip) {
+        Some(r) => r?,
+        None => {
+            let lockout = match st.engine.store().globals() {
+                Ok(cfg) => accounts::lockout_from(&cfg),
+                Err(_) => accounts::lockout_from(&crate::store::Config::default()),
+            };
+            let (acc, name2, pw) = (st.accounts.clone(), name.to_string(), pw.to_string());
+            tokio::task::spawn_blocking(move || acc.verify(&name2, &pw, &ip, &lockout))
+                .await
+                .map_err(|e| {
+                    LoginError::Unavailable(accounts::AccountError::Hash(format!(
+                        "the password check stopped: {e}"
+                    )))
+                })??
+        }
+    };
     let allowed = match front {
         FrontEnd::Web => account.web,
         FrontEnd::Api | FrontEnd::Ws => account.api,

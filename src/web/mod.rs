@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod hot;
 pub mod pages;
 pub mod security;
 pub mod server;
@@ -15,31 +16,46 @@ pub mod ws;
 pub mod xmldoc;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
 
 use crate::accounts::Accounts;
 use crate::engine::Engine;
 
-/// What every handler shares: the engine of the ROOT, the accounts, the web sessions.
-/// Cheap to clone (each part shares its state).
+/// What every handler shares: the engine of the ROOT, the accounts, the web sessions, the
+/// kept getxml documents. One reference count to clone (the router and the extractors clone
+/// it for every request); the fields are reached through [`std::ops::Deref`].
 #[derive(Clone)]
-pub struct WebState {
+pub struct WebState(Arc<Shared>);
+
+/// The parts of a [`WebState`].
+pub struct Shared {
     pub engine: Engine,
     pub accounts: Accounts,
     pub sessions: auth::Sessions,
+    /// getxml documents kept while their inputs stand still.
+    pub docs: hot::DocCache,
     pub root: PathBuf,
+}
+
+impl std::ops::Deref for WebState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl WebState {
     /// The state of `root` served by `engine`, with no session yet.
     pub fn new(engine: Engine, accounts: Accounts) -> WebState {
-        WebState {
+        WebState(Arc::new(Shared {
             root: engine.root().to_path_buf(),
+            docs: hot::DocCache::new(engine.store().config_path()),
             engine,
             accounts,
             sessions: auth::Sessions::default(),
-        }
+        }))
     }
 
     /// Whether `Security CSRFProtection Status` is `Enabled` (the default; also when the
