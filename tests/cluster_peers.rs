@@ -255,12 +255,15 @@ fn count(hay: &str, needle: &str) -> usize {
     hay.matches(needle).count()
 }
 
-/// The `*r` error lines of `text`.
+/// The error lines of `text` (printed too: the test's output shows each refusal).
 fn error_lines(text: &str) -> String {
-    text.lines()
-        .filter(|l| l.contains("Reason") || l.contains("ERROR") || l.contains("rror"))
+    let l = text
+        .lines()
+        .filter(|l| l.contains("Reason") || l.contains("Detail") || l.contains("*e "))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    eprintln!("{l}");
+    l
 }
 
 #[test]
@@ -326,12 +329,8 @@ fn server_reset_retrusts_through_the_cluster_and_is_refused_without_it() {
         ),
     );
     assert!(!ok, "{text}");
-    assert_eq!(
-        count(&text, "the cluster (etcd)"),
-        1,
-        "{}",
-        error_lines(&text)
-    );
+    let e = error_lines(&text);
+    assert_eq!(count(&text, "the cluster (etcd)"), 1, "{e}");
     assert_eq!(ca(n1), before, "the local copy is the cluster's again");
 
     // With every etcd member stopped: refused, one prefix, nothing changed locally.
@@ -339,12 +338,8 @@ fn server_reset_retrusts_through_the_cluster_and_is_refused_without_it() {
     let server = std::fs::read(n1.certs().join("server.pem")).unwrap();
     let (ok, text) = xsh_c(n1, "xCommand Security Certificates Server Reset");
     assert!(!ok, "{text}");
-    assert_eq!(
-        count(&text, "the cluster (etcd)"),
-        1,
-        "{}",
-        error_lines(&text)
-    );
+    let e = error_lines(&text);
+    assert_eq!(count(&text, "the cluster (etcd)"), 1, "{e}");
     assert!(text.contains("unreachable"), "{text}");
     assert_eq!(
         std::fs::read(n1.certs().join("server.pem")).unwrap(),
@@ -360,12 +355,8 @@ fn server_reset_retrusts_through_the_cluster_and_is_refused_without_it() {
         ),
     );
     assert!(!ok, "{text}");
-    assert_eq!(
-        count(&text, "the cluster (etcd)"),
-        1,
-        "{}",
-        error_lines(&text)
-    );
+    let e = error_lines(&text);
+    assert_eq!(count(&text, "the cluster (etcd)"), 1, "{e}");
     assert_eq!(ca(n1), before);
     for _ in 0..2 {
         // The second set comes after a recent failure (the store's remembered outage).
@@ -374,11 +365,7 @@ fn server_reset_retrusts_through_the_cluster_and_is_refused_without_it() {
             "xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode: Off",
         );
         assert!(!ok, "{text}");
-        assert_eq!(
-            count(&text, "the cluster (etcd)"),
-            1,
-            "{}",
-            error_lines(&text)
-        );
+        let e = error_lines(&text);
+        assert_eq!(count(&text, "the cluster (etcd)"), 1, "{e}");
     }
 }
