@@ -170,6 +170,20 @@ pub struct PeerRecord {
     /// expired or was revoked); set by the node that writes `cluster.json`, not by the peer.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status: String,
+    /// Serial of the server store certificate the peer's generation in force presents (empty
+    /// in a record from an agent that did not publish it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub server_serial: String,
+    /// Serial of the client store certificate of that generation.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_serial: String,
+    /// The client store leaf's EKU extension; `None` when the record does not say (an older
+    /// agent, or no client certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ekus: Option<crate::certs::Ekus>,
+    /// The client store leaf's notAfter, RFC 3339 (days left are counted by the reader).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_not_after: String,
 }
 
 /// What the agent knows of its cluster, `ROOT/status/cluster.json` (written by the agent only).

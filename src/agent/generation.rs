@@ -82,6 +82,8 @@ pub struct Generation {
     pub client_serial: String,
     /// The client store leaf's EKU extension (typed: the zone hints ask the policy about it).
     pub client_ekus: crate::certs::Ekus,
+    /// The client store leaf's notAfter, RFC 3339 (empty without a client certificate).
+    pub client_not_after: String,
     pub ca_count: usize,
     pub zones: Vec<ZoneSpec>,
     /// Content hash of the files this generation was built from.
@@ -169,10 +171,10 @@ fn provider() -> Arc<CryptoProvider> {
     crate::certs::verify::client::provider()
 }
 
-fn serial_of(chain: &[CertificateDer<'_>]) -> (String, crate::certs::Ekus) {
+fn serial_of(chain: &[CertificateDer<'_>]) -> (String, crate::certs::Ekus, String) {
     match chain.first().map(|c| decode(c, UnixTime::now())) {
-        Some(Ok(i)) => (i.serial, i.ekus),
-        _ => (String::new(), crate::certs::Ekus::default()),
+        Some(Ok(i)) => (i.serial, i.ekus, i.not_after),
+        _ => (String::new(), crate::certs::Ekus::default(), String::new()),
     }
 }
 
@@ -464,8 +466,8 @@ pub fn build(
         &client_chain,
         &client_key,
     )?;
-    let (server_serial, _) = serial_of(&server_chain);
-    let (client_serial, client_ekus) = serial_of(&client_chain);
+    let (server_serial, _, _) = serial_of(&server_chain);
+    let (client_serial, client_ekus, client_not_after) = serial_of(&client_chain);
     let agent = cfg.agent();
     let zones = zone_specs(&cfg);
     let outbound = outbound_hash(&zones, &client_chain, &anchors);
@@ -494,6 +496,7 @@ pub fn build(
         server_serial,
         client_serial,
         client_ekus,
+        client_not_after,
         ca_count: anchors.len(),
         zones,
         hash,

@@ -26,6 +26,9 @@ pub fn own_record(shared: &Shared, peer: &str, applied: u64, stale: bool) -> Pee
         .lock()
         .map(|a| a.last_reload_time.clone())
         .unwrap_or_default();
+    // The certificates of the generation in force, not the files (which may be newer and bad).
+    let gen = shared.current.load();
+    let has_client = !gen.client_serial.is_empty();
     PeerRecord {
         name: peer.to_string(),
         address,
@@ -34,6 +37,10 @@ pub fn own_record(shared: &Shared, peer: &str, applied: u64, stale: bool) -> Pee
         listeners: format!("SIP {sip}, Tunnel {tunnel}"),
         stale,
         status: String::new(),
+        server_serial: gen.server_serial.clone(),
+        client_serial: gen.client_serial.clone(),
+        client_ekus: has_client.then(|| gen.client_ekus.clone()),
+        client_not_after: gen.client_not_after.clone(),
     }
 }
 
@@ -159,5 +166,23 @@ mod tests {
             ]
         );
         assert!(v[3].listeners.starts_with("unreadable record"));
+    }
+
+    /// A record from an agent that published no certificate fields still parses, and the new
+    /// fields round-trip.
+    #[test]
+    fn older_records_parse_and_new_fields_round_trip() {
+        let old = r#"{"name":"b","address":"127.0.0.1:5061","applied_generation":3,"last_reload":"","listeners":"SIP Active, Tunnel Off","stale":false}"#;
+        let r: PeerRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((r.name.as_str(), r.client_ekus.as_ref()), ("b", None));
+        let mut n = rec("c", 4, false);
+        n.server_serial = "01:02".into();
+        n.client_serial = "03:04".into();
+        n.client_ekus = Some(crate::certs::Ekus::Listed(vec![
+            crate::certs::Eku::ServerAuth,
+        ]));
+        n.client_not_after = "2030-01-01T00:00:00Z".into();
+        let back: PeerRecord = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
+        assert_eq!(back, n);
     }
 }

@@ -88,7 +88,7 @@ impl StoreView {
     }
     /// Leaf alone satisfies a peer checking with `mode` (the policy decides).
     fn leaf_passes(&self, mode: EkuMode) -> bool {
-        policy::decide(Role::InboundClient, mode, [&self.leaf.ekus]).is_ok()
+        leaf_passes(&self.leaf.ekus, mode)
     }
     /// First intermediate the policy refuses under mode On.
     fn inter_failing_on(&self) -> Option<&CertInfo> {
@@ -458,6 +458,66 @@ fn summary(
     s
 }
 
+/// A client leaf with `ekus` satisfies a peer checking with `mode` (the policy decides).
+fn leaf_passes(ekus: &Ekus, mode: EkuMode) -> bool {
+    policy::decide(Role::InboundClient, mode, [ekus]).is_ok()
+}
+
+/// One cluster peer's client certificate, judged from what its published record carries (the
+/// leaf's EKU extension and notAfter; the record holds no chain, so intermediates are not seen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerClient {
+    /// The leaf satisfies the clientAuth rule (EKU checking On, and every tunnel).
+    pub client_auth: bool,
+    /// Whole days until notAfter; `None` when the record does not give it.
+    pub days_left: Option<i64>,
+    pub verdict: Verdict,
+    /// Why, in one sentence.
+    pub explanation: String,
+}
+
+/// Judges a peer's client leaf as the outbound role of [`report`] does.
+pub fn peer_client(ekus: &Ekus, not_after: &str, now: UnixTime) -> PeerClient {
+    let days_left =
+        time::OffsetDateTime::parse(not_after, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(|t| (t.unix_timestamp() - now.as_secs() as i64).div_euclid(86_400));
+    let client_auth = leaf_passes(ekus, EkuMode::On);
+    let (mut verdict, mut text) = if !leaf_passes(ekus, EkuMode::Off) {
+        (
+            Verdict::Fails,
+            format!("its client certificate lists neither clientAuth nor serverAuth ({}): every partner rejects it as a TLS client", ekus.text()),
+        )
+    } else if !client_auth {
+        (
+            Verdict::Limited,
+            format!("its client certificate is serverAuth-only ({}): not ready for the clientAuth sunset; partners with EKU checking On and every tunnel reject it (Test case 1), partners with checking Off accept it (Test case 2)", ekus.text()),
+        )
+    } else {
+        (
+            Verdict::Ready,
+            format!("its client certificate allows clientAuth ({}): partners accept it as a TLS client in either EKU checking mode (Condition 2.1)", ekus.text()),
+        )
+    };
+    match days_left {
+        Some(d) if d < 0 => {
+            verdict = Verdict::Fails;
+            text.push_str(&format!("; it expired at {not_after}"));
+        }
+        Some(d) if d < EXPIRY_WARNING_DAYS => {
+            verdict = worst(verdict, Verdict::Limited);
+            text.push_str(&format!("; it expires in {d} days ({not_after})"));
+        }
+        _ => {}
+    }
+    PeerClient {
+        client_auth,
+        days_left,
+        verdict,
+        explanation: text,
+    }
+}
+
 fn worst(a: Verdict, b: Verdict) -> Verdict {
     use Verdict::*;
     match (a, b) {
@@ -508,5 +568,36 @@ mod tests {
         let (_root, r) = node_with_client(LeafEku::ServerAuth);
         assert_eq!(r.roles[1].verdict, Verdict::Limited, "{:?}", r.roles[1]);
         assert_eq!(r.roles[2].verdict, Verdict::Fails, "{:?}", r.roles[2]);
+    }
+
+    /// A peer's client leaf as its record describes it: serverAuth-only is not ready, clientAuth
+    /// is, an absent extension is, and the days left come from notAfter.
+    #[test]
+    fn peer_client_leaves_are_judged_like_the_outbound_role() {
+        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_800_000_000));
+        let later = "2027-01-15T08:00:00Z"; // 1_800_000_000 is 2027-01-15T08:00:00Z
+        let far = "2030-01-01T00:00:00Z";
+        let sa = Ekus::Listed(vec![Eku::ServerAuth]);
+        let ca = Ekus::Listed(vec![Eku::ServerAuth, Eku::ClientAuth]);
+        let p = peer_client(&sa, far, now);
+        assert_eq!(
+            (p.verdict, p.client_auth),
+            (Verdict::Limited, false),
+            "{p:?}"
+        );
+        assert!(p.explanation.contains("serverAuth-only"), "{p:?}");
+        let p = peer_client(&ca, far, now);
+        assert_eq!((p.verdict, p.client_auth), (Verdict::Ready, true), "{p:?}");
+        assert_eq!(peer_client(&Ekus::Absent, far, now).verdict, Verdict::Ready);
+        assert_eq!(
+            peer_client(&Ekus::Listed(vec![]), far, now).verdict,
+            Verdict::Fails
+        );
+        let soon = peer_client(&ca, later, now);
+        assert_eq!(soon.days_left, Some(0), "{soon:?}");
+        assert_eq!(soon.verdict, Verdict::Limited, "{soon:?}");
+        let gone = peer_client(&ca, "2020-01-01T00:00:00Z", now);
+        assert_eq!(gone.verdict, Verdict::Fails, "{gone:?}");
+        assert_eq!(peer_client(&ca, "", now).days_left, None);
     }
 }

@@ -9,6 +9,7 @@ use rustls_pki_types::UnixTime;
 
 mod errors;
 mod fields;
+mod peers;
 pub mod probe;
 
 use self::errors::{Failure, Missing};
@@ -207,7 +208,7 @@ impl Cx<'_, '_> {
         }];
         // The list trusted the old self-signed certificate (a new node trusts its own default):
         // trust the new default in its place, in the same change.
-        let mut retrusted = false;
+        let mut retrusted = None;
         if let Some(o) = old_info.as_ref().filter(|o| o.is_self_signed) {
             let list = calist::replaced(
                 root,
@@ -217,12 +218,12 @@ impl Cx<'_, '_> {
             )
             .map_err(|e| self.fail(e))?;
             if let Some(list) = list {
-                retrusted = true;
                 changes.push(FileChange::put(
                     files::CA_LIST,
                     list.as_bytes(),
                     files::CERT_MODE,
                 ));
+                retrusted = Some(list);
                 notes.push(Note {
                     path: "Security Certificates CA".into(),
                     old: ops::audit_line(Some(o)),
@@ -230,6 +231,18 @@ impl Cx<'_, '_> {
                     result: "applied (default certificate re-trusted after reset)".into(),
                 });
             }
+        }
+        // In a cluster the list is shared: the cluster takes the new list first (compared with
+        // what this peer holds), and a refusal refuses the whole reset before any local file
+        // changes. The local files then change together through the journal.
+        if let Some(list) = &retrusted {
+            calist::shared(
+                root,
+                files::CA_LIST,
+                list.as_bytes(),
+                "trusted CA list: default certificate re-trusted after a server certificate reset",
+            )
+            .map_err(|e| self.fail(e))?;
         }
         let audit = Audit {
             store: self.session.store,
@@ -240,7 +253,7 @@ impl Cx<'_, '_> {
         let mut f = vec![Item::leaf("Store", "Server")];
         f.extend(cert_fields(&info));
         f.push(Item::leaf("SelfSigned", "True"));
-        if retrusted {
+        if retrusted.is_some() {
             f.push(Item::leaf(
                 "TrustedList",
                 "the previous default certificate in the trusted CA list was replaced by this one",
@@ -616,6 +629,7 @@ impl Cx<'_, '_> {
                 ],
             ));
         }
+        f.extend(peers::fields(self.session.root, UnixTime::now()));
         Ok(ok(self.name, f))
     }
 }

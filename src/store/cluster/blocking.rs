@@ -24,7 +24,38 @@ struct Health {
     /// When the cluster last answered a read.
     ok_at: Option<Instant>,
     /// Since when, and why, it does not.
-    down: Option<(Instant, String)>,
+    down: Option<Down>,
+}
+
+/// Why the cluster does not answer, in the two forms its readers want.
+#[derive(Debug)]
+struct Down {
+    at: Instant,
+    /// The whole sentence, for the stale mark of reads ([`Peer::stale`]).
+    sentence: String,
+    /// The cause alone, which a refused write wraps in its own sentence
+    /// ([`Peer::recently_down`]; wrapping the sentence said "the cluster (etcd)" twice).
+    cause: String,
+}
+
+impl Down {
+    fn of(e: &ClusterError) -> Down {
+        let (sentence, cause) = match e {
+            ClusterError::Unreachable(why) => (
+                format!("the cluster (etcd) did not answer: {why}"),
+                why.clone(),
+            ),
+            ClusterError::Unconfirmed(why) | ClusterError::Refused(why) => {
+                (e.to_string(), why.clone())
+            }
+            e => (e.to_string(), e.to_string()),
+        };
+        Down {
+            at: Instant::now(),
+            sentence,
+            cause,
+        }
+    }
 }
 
 /// One ROOT's connection to its cluster.
@@ -109,16 +140,16 @@ impl Peer {
         Ok(c)
     }
 
-    fn note(&self, down: Option<String>) {
+    fn note(&self, down: Option<&ClusterError>) {
         if let Ok(mut h) = self.health.lock() {
             match down {
                 None => {
                     h.ok_at = Some(Instant::now());
                     h.down = None;
                 }
-                Some(why) => {
+                Some(e) => {
                     h.ok_at = None;
-                    h.down = Some((Instant::now(), why));
+                    h.down = Some(Down::of(e));
                 }
             }
         }
@@ -127,10 +158,7 @@ impl Peer {
     /// Reads the cluster now (one attempt), remembering whether it answered.
     pub fn load(&self) -> Result<ClusterSnapshot, ClusterError> {
         let r = self.run(|c| async move { c.load().await });
-        self.note(r.as_ref().err().map(|e| match e {
-            ClusterError::Unreachable(why) => format!("the cluster (etcd) did not answer: {why}"),
-            e => e.to_string(),
-        }));
+        self.note(r.as_ref().err());
         r
     }
 
@@ -143,7 +171,7 @@ impl Peer {
             }
             if h.down
                 .as_ref()
-                .is_some_and(|(t, _)| t.elapsed() < RETRY_AFTER)
+                .is_some_and(|d| d.at.elapsed() < RETRY_AFTER)
             {
                 return None;
             }
@@ -156,21 +184,22 @@ impl Peer {
         self.health
             .lock()
             .ok()
-            .and_then(|h| h.down.as_ref().map(|(_, why)| why.clone()))
+            .and_then(|h| h.down.as_ref().map(|d| d.sentence.clone()))
     }
 
     /// Marks the cluster as answering or not after a write attempt.
     pub fn mark(&self, down: Option<&ClusterError>) {
-        self.note(down.map(ClusterError::to_string));
+        self.note(down);
     }
 
     /// Whether a write should fail at once: the cluster did not answer within the last few
-    /// seconds (each write would otherwise wait its whole patience again).
+    /// seconds (each write would otherwise wait its whole patience again). The cause alone:
+    /// the caller says it in its own sentence (`ClusterError::Unreachable`).
     pub fn recently_down(&self) -> Option<String> {
         let h = self.health.lock().ok()?;
         h.down
             .as_ref()
-            .filter(|(t, _)| t.elapsed() < RETRY_AFTER)
-            .map(|(_, why)| why.clone())
+            .filter(|d| d.at.elapsed() < RETRY_AFTER)
+            .map(|d| d.cause.clone())
     }
 }

@@ -70,7 +70,7 @@ pub fn put_file(root: &Path, file: &str, bytes: &[u8], what: &str) -> Result<boo
     });
     match out? {
         Ok(Outcome::Committed { .. }) => Ok(true),
-        Ok(Outcome::Conflict { .. }) => Err(ClusterError::Unconfirmed(format!(
+        Ok(Outcome::Conflict { .. }) => Err(ClusterError::Refused(format!(
             "the cluster's {} changed meanwhile; run the command again",
             local_path.display()
         ))),
@@ -83,7 +83,7 @@ pub fn put_file(root: &Path, file: &str, bytes: &[u8], what: &str) -> Result<boo
                     crate::store::atomic::Durability::Synced,
                 );
             }
-            Err(ClusterError::Unconfirmed(format!(
+            Err(ClusterError::Refused(format!(
                 "another peer changed {} in the cluster; this peer's copy is now the cluster's, run the command again",
                 local_path.display()
             )))

@@ -393,9 +393,53 @@ pub async fn readiness_page(engine: &Engine, ctx: &Context, v: &View<'_>) -> Mar
                         }
                     }
                 }
+                (cluster_peers(&r.fields))
             }
             Err(e) => (layout::error_banner(e)),
         }
     };
     layout::page(v, "EKU readiness", body)
+}
+
+/// The report's cluster section: every peer with its own client certificate's verdict (nothing
+/// outside a cluster, where the report has no `Cluster` leaf).
+fn cluster_peers(fields: &[Item]) -> Markup {
+    let Some(note) = field(fields, "Cluster") else {
+        return html! {};
+    };
+    let peers = instances(fields, "Peer");
+    html! {
+        section aria-labelledby="cluster-peers" {
+            h2 id="cluster-peers" { "Cluster peers" }
+            p { (note) }
+            @if !peers.is_empty() {
+                table class="list" {
+                    thead { tr {
+                        th scope="col" { "Peer" } th scope="col" { "Address" } th scope="col" { "Applied generation" }
+                        th scope="col" { "Status" } th scope="col" { "Server serial" } th scope="col" { "Client serial" }
+                        th scope="col" { "Client EKU" } th scope="col" { "clientAuth" } th scope="col" { "Days left" }
+                        th scope="col" { "Client result" } th scope="col" { "Explanation" }
+                    } }
+                    tbody {
+                        @for (_, p) in &peers {
+                            @let f = |k: &str| field(p, k).unwrap_or("");
+                            tr {
+                                th scope="row" { (f("Name")) }
+                                td { (f("Address")) }
+                                td class="num" { (f("AppliedGeneration")) }
+                                td { @let st = f("Status"); @if st.starts_with("Active") { (st) } @else { span class="state warning" { (st) } } }
+                                td { (f("ServerSerial")) }
+                                td { (f("ClientSerial")) }
+                                td { (f("ClientEku")) }
+                                td { (f("ClientAuth")) }
+                                td class="num" { (f("ClientDaysLeft")) }
+                                td class="verdict" { (f("ClientResult")) }
+                                td { (f("ClientExplanation")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -23,6 +23,8 @@ pub async fn overview(engine: &Engine, ctx: &Context, v: &View<'_>) -> Markup {
     let tunnel = run::status(engine, ctx, "Tunnel Listener").await;
     let agent = run::status(engine, ctx, "Agent").await;
     let zones = run::status(engine, ctx, "Zones").await;
+    let cluster = run::status(engine, ctx, "Cluster").await;
+    let cluster = descend(&cluster, &["Cluster"]);
     let sip = descend(&sip, &["SIP", "TLS", "Listener"]);
     let tunnel = descend(&tunnel, &["Tunnel", "Listener"]);
     let agent = descend(&agent, &["Agent"]);
@@ -80,8 +82,65 @@ pub async fn overview(engine: &Engine, ctx: &Context, v: &View<'_>) -> Markup {
                 }
             }
         }
+        (cluster_peers(cluster))
     };
     layout::page(v, "Status", body)
+}
+
+/// The style of a cluster or peer state: lagging and stale peers are flagged as warnings.
+fn peer_class(state: &str) -> &'static str {
+    match state {
+        "Active" | "Synced" => "active",
+        "Lagging" | "Stale" | "Connecting" => "warning",
+        _ => "failed",
+    }
+}
+
+/// Every peer of the cluster as `xStatus Cluster Peer` shows it; nothing on a single node (whose
+/// `Cluster State` is `Disabled`).
+fn cluster_peers(cluster: &[Item]) -> Markup {
+    let state = field(cluster, "State").unwrap_or("");
+    if state.is_empty() || state == "Disabled" {
+        return html! {};
+    }
+    let peers = instances(cluster, "Peer");
+    html! {
+        section aria-labelledby="cluster-peers" {
+            h2 id="cluster-peers" { "Cluster peers" }
+            table class="kv" { tbody {
+                tr { th scope="row" { "Cluster" } td { (field(cluster, "Name").unwrap_or("")) } }
+                tr { th scope="row" { "This peer" } td { (field(cluster, "LocalPeer").unwrap_or("")) } }
+                tr { th scope="row" { "State" } td { span class={ "state " (peer_class(state)) } { (state) } } }
+                tr { th scope="row" { "Reason" } td { (or_none(field(cluster, "Reason"))) } }
+                tr { th scope="row" { "Cluster generation" } td { (field(cluster, "Generation").unwrap_or("")) } }
+            } }
+            @if peers.is_empty() { p { "No peer has been seen yet." } } @else {
+                table class="list" {
+                    thead { tr {
+                        th scope="col" { "Peer" } th scope="col" { "Name" } th scope="col" { "Address" }
+                        th scope="col" { "Applied generation" } th scope="col" { "Status" }
+                        th scope="col" { "Listeners" } th scope="col" { "Last reload" }
+                    } }
+                    tbody {
+                        @for (n, p) in &peers {
+                            @let st = field(p, "Status").unwrap_or("");
+                            tr {
+                                td { (n) }
+                                th scope="row" { (field(p, "Name").unwrap_or("")) }
+                                td { (field(p, "Address").unwrap_or("")) }
+                                td class="num" { (field(p, "AppliedGeneration").unwrap_or("")) }
+                                td { @if !st.is_empty() { span class={ "state " (peer_class(st)) } { (st) } } }
+                                td { (field(p, "Listeners").unwrap_or("")) }
+                                td { (field(p, "LastReload").unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+                p { "Each peer's own client certificate verdict is in the "
+                    a href="/maintenance/security/readiness" { "EKU readiness report" } "." }
+            }
+        }
+    }
 }
 
 fn or_none(v: Option<&str>) -> &str {
