@@ -68,7 +68,7 @@ fn write(root: &Path, ders: &[CertificateDer<'_>]) -> Result<(), OpError> {
 pub(crate) fn shared(root: &Path, file: &str, bytes: &[u8], what: &str) -> Result<(), OpError> {
     crate::store::cluster::shared::put_file(root, file, bytes, what)
         .map(drop)
-        .map_err(|e| OpError::Invalid(e.to_string()))
+        .map_err(|e| OpError::Cluster(e.to_string()))
 }
 
 /// Add every certificate of `pem`.

@@ -135,6 +135,8 @@ pub enum OpError {
     Invalid(String),
     /// Writing or reading the certificate folder failed.
     Store(CertError),
+    /// The cluster (etcd) refused a shared file's write or did not answer: nothing changed.
+    Cluster(String),
 }
 
 impl fmt::Display for OpError {
@@ -194,7 +196,7 @@ impl fmt::Display for OpError {
                 path.display(),
                 crate::bounded::human(*limit)
             ),
-            OpError::Crl(m) | OpError::CrlNotTrusted(m) | OpError::NotFound(m) | OpError::Invalid(m) => f.write_str(m),
+            OpError::Crl(m) | OpError::CrlNotTrusted(m) | OpError::NotFound(m) | OpError::Invalid(m) | OpError::Cluster(m) => f.write_str(m),
             OpError::Store(e) => write!(f, "{e}"),
         }
     }

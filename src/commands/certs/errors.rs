@@ -105,6 +105,7 @@ fn classify(e: &OpError) -> (Code, Option<String>) {
         ),
         OpError::NotFound(_) => (Code::CertNotFound, None),
         OpError::Invalid(_) => (Code::CertRequestInvalid, None),
+        OpError::Cluster(_) => (Code::Store, None),
     }
 }
 
