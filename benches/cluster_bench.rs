@@ -126,11 +126,7 @@ impl Bench {
             assert!(out.ok, "zones: {}", out.stderr);
         }
         for n in &nodes {
-            n.ok(&[&format!(
-                "xCommand Cluster Join Endpoints: \"{}\" Prefix: \"{prefix}\" PeerName: \"{}\"",
-                etcd.endpoints_arg(),
-                n.name
-            )]);
+            n.ok(&[&etcd.join_line(prefix, &n.name)]);
         }
         for n in &mut nodes {
             n.start();

@@ -142,22 +142,9 @@ fn shots_dir() -> PathBuf {
     d
 }
 
-/// `tidy -q -e` of `html`: the problems it reports (empty when the page is valid HTML5).
+/// `tidy` of a page, its HTML kept beside the screenshots.
 fn tidy(name: &str, html: &str) -> Vec<String> {
-    let f = shots_dir().join(format!("{name}.html"));
-    std::fs::write(&f, html).unwrap();
-    let out = Command::new("tidy")
-        .args(["-q", "-e", "-utf8", "--show-warnings", "yes"])
-        .arg(&f)
-        .output()
-        .expect("tidy runs");
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        // tidy 5.6's attribute table predates ARIA 1.1's aria-current (valid HTML5 + ARIA).
-        .filter(|l| !l.contains("proprietary attribute \"aria-current\""))
-        .map(str::to_string)
-        .collect()
+    agent_support::common::tidy(&shots_dir(), name, html)
 }
 
 struct Walk<'a> {

@@ -48,11 +48,7 @@ impl Cluster {
         let nodes: Vec<Node> = (1..=3).map(|i| Node::new(&format!("n{i}"))).collect();
         before_join(&nodes[0]);
         for n in &nodes {
-            n.ok(&[&format!(
-                "xCommand Cluster Join Endpoints: \"{}\" Prefix: \"{prefix}\" PeerName: \"{}\"",
-                etcd.endpoints_arg(),
-                n.name
-            )]);
+            n.ok(&[&etcd.join_line(prefix, &n.name)]);
         }
         let mut c = Cluster { nodes, etcd };
         for n in &mut c.nodes {

@@ -44,11 +44,7 @@ fn cluster(prefix: &str, setup: impl Fn(usize, &Node)) -> Option<(EtcdCluster, V
     let mut nodes: Vec<Node> = (1..=2).map(|i| Node::new(&format!("n{i}"))).collect();
     for (i, n) in nodes.iter().enumerate() {
         setup(i, n);
-        n.ok(&[&format!(
-            "xCommand Cluster Join Endpoints: \"{}\" Prefix: \"{prefix}\" PeerName: \"{}\"",
-            etcd.endpoints_arg(),
-            n.name
-        )]);
+        n.ok(&[&etcd.join_line(prefix, &n.name)]);
     }
     for n in &mut nodes {
         n.start();
@@ -88,23 +84,6 @@ fn readiness_peers(node: &Node) -> Vec<(String, Value)> {
 
 fn val(p: &Value, k: &str) -> String {
     p[k]["Value"].as_str().unwrap_or("").to_string()
-}
-
-/// `tidy -q -e` problems of `html` (empty when valid).
-fn tidy(dir: &Path, name: &str, html: &str) -> Vec<String> {
-    let f = dir.join(format!("{name}.html"));
-    std::fs::write(&f, html).unwrap();
-    let out = Command::new("tidy")
-        .args(["-q", "-e", "-utf8", "--show-warnings", "yes"])
-        .arg(&f)
-        .output()
-        .expect("tidy runs");
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| !l.contains("proprietary attribute \"aria-current\""))
-        .map(str::to_string)
-        .collect()
 }
 
 const PW: &str = "peers-pass-1";
@@ -231,14 +210,20 @@ fn readiness_report_and_status_page_list_every_peer_with_its_client_verdict() {
             "{body}"
         );
     }
-    assert_eq!(tidy(dir.path(), "status", body), Vec::<String>::new());
+    assert_eq!(
+        common::tidy(dir.path(), "status", body),
+        Vec::<String>::new()
+    );
     let r = curl(&["-b", jar, &url("/maintenance/security/readiness")]);
     assert_eq!(r.code, 200, "{r:?}");
     let body = &r.body;
     assert!(body.contains("Cluster peers"), "{body}");
     assert!(body.contains("serverAuth-only"), "{body}");
     assert!(body.contains(&n2.store_serial("Client")), "{body}");
-    assert_eq!(tidy(dir.path(), "readiness", body), Vec::<String>::new());
+    assert_eq!(
+        common::tidy(dir.path(), "readiness", body),
+        Vec::<String>::new()
+    );
 }
 
 /// SHA-256 fingerprint of the server store's certificate, as `CA List` shows it.

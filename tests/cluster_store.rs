@@ -41,13 +41,7 @@ fn ok(root: &Path, input: &str) -> String {
 }
 
 fn join(c: &EtcdCluster, root: &Path, prefix: &str, peer: &str) -> String {
-    ok(
-        root,
-        &format!(
-            "xCommand Cluster Join Endpoints: \"{}\" Prefix: \"{prefix}\" PeerName: \"{peer}\"\n",
-            c.endpoints_arg()
-        ),
-    )
+    ok(root, &(c.join_line(prefix, peer) + "\n"))
 }
 
 /// Every audit record the cluster holds under `prefix`: (key, record).

@@ -234,6 +234,14 @@ impl EtcdCluster {
         self.endpoints().join(",")
     }
 
+    /// The shell line that joins a node to this cluster under `prefix` as `peer`.
+    pub fn join_line(&self, prefix: &str, peer: &str) -> String {
+        format!(
+            "xCommand Cluster Join Endpoints: \"{}\" Prefix: \"{prefix}\" PeerName: \"{peer}\"",
+            self.endpoints_arg()
+        )
+    }
+
     fn running(&self) -> Vec<usize> {
         (0..self.members.len())
             .filter(|&i| self.members[i].child.is_some())

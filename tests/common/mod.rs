@@ -75,3 +75,22 @@ pub fn xsh_piped(root: &std::path::Path, input: &str) -> std::process::Output {
     child.wait_with_output().expect("xsh ends")
 }
 pub mod web;
+
+/// `tidy -q -e` of `html` (written to `dir/name.html`): the problems it reports, empty when the
+/// page is valid HTML5.
+pub fn tidy(dir: &std::path::Path, name: &str, html: &str) -> Vec<String> {
+    let f = dir.join(format!("{name}.html"));
+    std::fs::write(&f, html).unwrap();
+    let out = Command::new("tidy")
+        .args(["-q", "-e", "-utf8", "--show-warnings", "yes"])
+        .arg(&f)
+        .output()
+        .expect("tidy runs");
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        // tidy 5.6's attribute table predates ARIA 1.1's aria-current (valid HTML5 + ARIA).
+        .filter(|l| !l.contains("proprietary attribute \"aria-current\""))
+        .map(str::to_string)
+        .collect()
+}
