@@ -10,7 +10,6 @@
 
 mod agent_support;
 
-use std::path::Path;
 use std::process::Command;
 
 use agent_support::common::etcd::EtcdCluster;
