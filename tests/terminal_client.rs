@@ -15,10 +15,12 @@ const ESC: u8 = 0x1b;
 struct Client {
     s: SshSession,
     pos: usize,
-    /// The `\r\n` sent before the banner is echoed by the kernel when sshd hands it to the
-    /// PTY: before the banner or, if the shell printed first, after it. So the first command's
-    /// output may start with that echo (once); the clients find their echo by searching for it.
-    early_echo: bool,
+    /// An echo of an empty line still due. The kernel echoes input when its line discipline
+    /// takes it from the PTY's buffer, which a worker does, possibly in pieces: the `\n` of a
+    /// command's `\r\n` (and the `\r\n` sent before the banner) may be echoed after the shell
+    /// answered, so the next command's output starts with that `\r\n`. The clients find their
+    /// echo by searching for it.
+    pending_echo: bool,
 }
 
 /// Lines as such clients see them: split on `\n`, a trailing `\r` removed.
@@ -64,7 +66,7 @@ impl Client {
             "escape byte in the echo or reply of {cmd:?}: {:?}",
             String::from_utf8_lossy(seen)
         );
-        let from = if std::mem::take(&mut self.early_echo) && out[from..].starts_with(b"\r\n") {
+        let from = if std::mem::take(&mut self.pending_echo) && out[from..].starts_with(b"\r\n") {
             from + 2
         } else {
             from
@@ -90,6 +92,8 @@ impl Client {
         // the end of the command line); the shell prints nothing for it.
         if lines.first().is_some_and(String::is_empty) {
             lines.remove(0);
+        } else {
+            self.pending_echo = true;
         }
         assert!(
             lines.iter().all(|l| !l.is_empty()),
@@ -121,7 +125,7 @@ fn terminal_client_vt100_exact_echo_terminators_no_escapes() {
     let mut c = Client {
         s,
         pos: banner_end,
-        early_echo: true,
+        pending_echo: true,
     };
 
     let (lines, term) = c.command("xstatus SystemUnit");
